@@ -1,0 +1,58 @@
+# shortv — build/shortv, the runtime library and the test suite.
+#   make            build/shortv and build/tiny-model
+#   make test       the whole suite (SANITIZE=1: ASan + UBSan build in build-san/)
+#   make demo       the main job on a small model
+
+CC      ?= cc
+SANITIZE ?= 0
+BUILD   := $(if $(filter 1,$(SANITIZE)),build-san,build)
+
+PKGS    := hdf5 libcjson libpng libjpeg
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread \
+           -I/usr/include/hdf5/serial -I/usr/include/x86_64-linux-gnu/openblas-pthread \
+           -Iruntime -Ianalyze
+LDLIBS  := -lopenblas -lcjson -lpng -ljpeg -lm -pthread
+ifeq ($(SANITIZE),1)
+CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+RUNTIME_SRC := $(wildcard runtime/*.c)
+ANALYZE_SRC := $(filter-out analyze/main.c,$(wildcard analyze/*.c))
+LIB_OBJ     := $(patsubst %.c,$(BUILD)/obj/%.o,$(RUNTIME_SRC) $(ANALYZE_SRC))
+TEST_SRC    := $(wildcard tests/test_*.c)
+TEST_BIN    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+
+all: $(BUILD)/shortv $(BUILD)/tiny-model
+
+$(BUILD)/obj/%.o: %.c $(wildcard runtime/*.h analyze/*.h tests/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  CC    $<"
+	@$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libshortv.a: $(LIB_OBJ)
+	@echo "  AR    $@"
+	@rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/shortv: $(BUILD)/obj/analyze/main.o $(BUILD)/libshortv.a
+	@echo "  LD    $@"
+	@$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/tiny-model: $(BUILD)/obj/scripts/tiny_model.o $(BUILD)/libshortv.a
+	@echo "  LD    $@"
+	@$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(BUILD)/obj/tests/testutil.o $(BUILD)/libshortv.a
+	@mkdir -p $(dir $@)
+	@echo "  LD    $@"
+	@$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
+
+test: all $(TEST_BIN)
+	@BUILD=$(BUILD) bash tests/run.sh $(TEST_BIN)
+
+clean:
+	rm -rf build build-san
+
+.PHONY: all test clean demo bench
+.SECONDARY:

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages shortv builds and tests with (run as root or with sudo).
+set -euo pipefail
+PKGS=(build-essential pkg-config libopenblas-dev libhdf5-dev libcjson-dev libpng-dev
+      libjpeg62-turbo-dev libcmocka-dev gnuplot-nox python3-numpy python3-h5py)
+missing=()
+for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+[ ${#missing[@]} -eq 0 ] && exit 0
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+echo "installing: ${missing[*]}" >&2
+$SUDO apt-get update -q >&2
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}" >&2

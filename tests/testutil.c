@@ -1,0 +1,96 @@
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static const char *const golden_roots[] = {"tests/fixtures/golden", "../shared/golden"};
+
+const char *golden_path(const char *rel) {
+    static char path[4096];
+    for (size_t i = 0; i < sizeof golden_roots / sizeof *golden_roots; i++) {
+        snprintf(path, sizeof path, "%s/%s", golden_roots[i], rel);
+        if (access(path, R_OK) == 0) return path;
+    }
+    fail_msg("golden file %s not found in tests/fixtures/golden or ../shared/golden", rel);
+    return NULL;
+}
+
+void golden_npy(sv_npy *out, const char *rel) {
+    sv_error err;
+    if (sv_npy_read(out, golden_path(rel), &err)) fail_msg("%s", err.msg);
+}
+
+static const char *build_dir(void) {
+    const char *b = getenv("BUILD");
+    return b && *b ? b : "build";
+}
+
+const char *shortv_bin(void) {
+    static char path[512];
+    snprintf(path, sizeof path, "%s/shortv", build_dir());
+    return path;
+}
+
+const char *scratch_dir(const char *name) {
+    static char path[1024];
+    char cmd[1200];
+    snprintf(path, sizeof path, "%s/tmp/%s", build_dir(), name);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", path, path);
+    if (system(cmd) != 0) fail_msg("cannot create %s", path);
+    return path;
+}
+
+void write_bytes(const char *path, const void *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f) fail_msg("cannot create %s", path);
+    if (n && fwrite(data, 1, n, f) != n) fail_msg("cannot write %s", path);
+    fclose(f);
+}
+
+void write_text(const char *path, const char *text) { write_bytes(path, text, strlen(text)); }
+
+static void slurp(const char *path, char *buf, size_t size) {
+    if (!buf || !size) return;
+    buf[0] = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return;
+    size_t n = fread(buf, 1, size - 1, f);
+    buf[n] = 0;
+    fclose(f);
+}
+
+int run_cmd(const char *cmd, char *out, size_t out_size, char *err, size_t err_size) {
+    char full[8192], out_path[600], err_path[600];
+    const char *tmp = scratch_dir("run_cmd");
+    snprintf(out_path, sizeof out_path, "%s/stdout", tmp);
+    snprintf(err_path, sizeof err_path, "%s/stderr", tmp);
+    snprintf(full, sizeof full, "%s >'%s' 2>'%s'", cmd, out_path, err_path);
+    int st = system(full);
+    slurp(out_path, out, out_size);
+    slurp(err_path, err, err_size);
+    if (st == -1 || !WIFEXITED(st)) return -1;
+    int code = WEXITSTATUS(st);
+    return code >= 128 ? -1 : code; /* the shell reports a crashed child as 128+signal */
+}
+
+float max_abs_diff(const float *a, const float *b, size_t n) {
+    float m = 0;
+    for (size_t i = 0; i < n; i++) {
+        float d = fabsf(a[i] - b[i]);
+        if (!(d <= m)) m = d; /* NaN propagates */
+    }
+    return m;
+}
+
+void assert_close(const char *what, const float *got, const float *want, size_t n, float tol) {
+    float d = max_abs_diff(got, want, n);
+    printf("# %-40s max|diff| %.3g (tol %.3g)  got %.6f %.6f %.6f  want %.6f %.6f %.6f\n", what,
+           (double)d, (double)tol, (double)got[0], (double)got[n > 1], (double)got[n > 2 ? 2 : 0],
+           (double)want[0], (double)want[n > 1], (double)want[n > 2 ? 2 : 0]);
+    if (!(d <= tol)) fail_msg("%s: max abs diff %g exceeds %g", what, (double)d, (double)tol);
+}

@@ -1,0 +1,39 @@
+/* Shared helpers for the cmocka test programs in tests/.
+ *
+ * Tests run from the repository root (make test). Reference data is looked up
+ * first in tests/fixtures/golden/ (copies of the small files, so a fresh clone
+ * is self-contained) and then in ../shared/golden/ (the full reference set). */
+#ifndef SV_TESTUTIL_H
+#define SV_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "npy.h"
+
+/* Path of a golden file (relative to the golden root); fails the test if absent. */
+const char *golden_path(const char *rel);
+/* Reads a golden .npy; fails the test on error. */
+void golden_npy(sv_npy *out, const char *rel);
+
+/* A fresh, empty scratch folder build*/tmp/<name>; returns its path (static). */
+const char *scratch_dir(const char *name);
+/* Writes n bytes to path; fails the test on error. */
+void write_bytes(const char *path, const void *data, size_t n);
+void write_text(const char *path, const char *text);
+
+/* Runs a shell command; captures stdout and stderr (NUL-terminated, truncated
+ * to the buffer sizes) and returns the exit status (-1 if it crashed). */
+int run_cmd(const char *cmd, char *out, size_t out_size, char *err, size_t err_size);
+
+/* Path to the built shortv binary (build/ or build-san/, from $BUILD). */
+const char *shortv_bin(void);
+
+float max_abs_diff(const float *a, const float *b, size_t n);
+/* Prints "what: max |diff| = x (tol y) first values ..." and asserts diff <= tol. */
+void assert_close(const char *what, const float *got, const float *want, size_t n, float tol);
+
+#endif
