@@ -1,0 +1,28 @@
+/* Scaled dot-product attention over a key/value buffer, multi-head with
+ * grouped-query sharing (query head h reads KV head h / (n_heads / n_kv_heads)).
+ *
+ * Queries are processed in blocks of SV_ATTN_BLOCK rows, so the score buffer
+ * is SV_ATTN_BLOCK x n_keys floats whatever the number of heads: memory stays
+ * linear in the sequence length. */
+#ifndef SV_ATTENTION_H
+#define SV_ATTENTION_H
+
+#include <stddef.h>
+
+#define SV_ATTN_BLOCK 64
+
+typedef struct sv_attn_shape {
+    int n_heads, n_kv_heads, head_dim;
+    size_t q_stride;  /* floats between query rows (and output rows) */
+    size_t kv_stride; /* floats between key rows (and value rows) */
+} sv_attn_shape;
+
+/* out[i] = softmax(q[i] · Kᵀ / sqrt(hd) + mask) · V for n query rows and
+ * n_keys key rows. causal: query row i sits at absolute position q_pos0 + i
+ * and sees keys 0 .. q_pos0 + i; otherwise it sees all keys. Output rows are
+ * q_stride apart. scores: SV_ATTN_BLOCK * n_keys floats. */
+void sv_attention(const sv_attn_shape *s, const float *q, size_t n, const float *k,
+                  const float *v, size_t n_keys, int causal, size_t q_pos0, float *out,
+                  float *scores);
+
+#endif

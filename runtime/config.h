@@ -1,0 +1,59 @@
+/* Model configuration: config.json (LlavaForConditionalGeneration) and
+ * preprocessor_config.json, read with cJSON and validated.
+ *
+ * Fields missing from text_config take transformers' LlamaConfig defaults and
+ * fields missing from vision_config take CLIPVisionConfig defaults (llava-hf's
+ * 7B config.json omits the LLaMA sizes entirely). */
+#ifndef SV_CONFIG_H
+#define SV_CONFIG_H
+
+#include <stdint.h>
+
+#include "dtype.h"
+#include "status.h"
+
+typedef struct sv_text_config {
+    int hidden;       /* hidden_size */
+    int n_layers;     /* num_hidden_layers */
+    int n_heads;      /* num_attention_heads */
+    int n_kv_heads;   /* num_key_value_heads (GQA when < n_heads) */
+    int head_dim;     /* head_dim, default hidden / n_heads */
+    int inter;        /* intermediate_size (MLP width) */
+    int vocab;        /* vocab_size */
+    int max_pos;      /* max_position_embeddings */
+    float rms_eps;    /* rms_norm_eps */
+    double rope_theta;
+    int bos_id, eos_id;
+} sv_text_config;
+
+typedef struct sv_vision_config {
+    int hidden, n_layers, n_heads, inter;
+    int image_size, patch_size, n_channels;
+    float ln_eps;
+} sv_vision_config;
+
+typedef struct sv_config {
+    sv_text_config text;
+    sv_vision_config vision;
+    int image_token_id;      /* image_token_index */
+    int feature_layer;       /* vision_feature_layer as given (-2 for LLaVA-1.5) */
+    int n_vision_layers_run; /* encoder layers actually needed for that feature layer */
+    int keep_cls;            /* vision_feature_select_strategy "full" (1) or "default" (0) */
+    int n_visual_tokens;     /* tokens one image becomes in the prompt */
+    int has_dtype;           /* torch_dtype given (and then `dtype` holds it) */
+    sv_dtype dtype;
+    /* preprocessing (preprocessor_config.json; CLIP defaults if absent) */
+    float image_mean[3], image_std[3];
+    int crop_size;
+    char hash[17];           /* FNV-1a 64 of config.json's bytes, hex: identifies the model */
+} sv_config;
+
+/* Reads DIR/config.json and DIR/preprocessor_config.json (optional). */
+int sv_config_load(sv_config *cfg, const char *dir, sv_error *err);
+/* Parses config.json text; `path` names it in messages. Preprocessing fields get defaults. */
+int sv_config_parse(sv_config *cfg, const char *json, const char *path, sv_error *err);
+
+/* Reads a whole file into a NUL-terminated malloc'd buffer (also used for other JSON). */
+char *sv_read_file(const char *path, size_t *len, sv_error *err);
+
+#endif

@@ -1,0 +1,76 @@
+#include <stdlib.h>
+
+#include "attention.h"
+#include "context.h"
+
+/* Hands out consecutive slices of one buffer; first called with base NULL to
+ * measure, then again to assign. */
+typedef struct carver {
+    float *base;
+    size_t used;
+} carver;
+
+static float *carve(carver *c, size_t n) {
+    float *p = c->base ? c->base + c->used : NULL;
+    c->used += (n + 15) & ~(size_t)15; /* keep slices 64-byte aligned */
+    return p;
+}
+
+static void layout_buffers(sv_context *ctx, carver *c) {
+    const sv_config *cfg = &ctx->m->cfg;
+    const sv_text_config *t = &cfg->text;
+    const sv_vision_config *v = &cfg->vision;
+    size_t n = ctx->n_ctx, kvd = (size_t)t->n_kv_heads * t->head_dim;
+    size_t qd = (size_t)t->n_heads * t->head_dim, p = (size_t)v->patch_size;
+    size_t n_patches = (size_t)(v->image_size / v->patch_size) * (v->image_size / v->patch_size);
+    size_t s = n_patches + 1;
+    ctx->k_cache = carve(c, (size_t)t->n_layers * n * kvd);
+    ctx->v_cache = carve(c, (size_t)t->n_layers * n * kvd);
+    ctx->x = carve(c, n * t->hidden);
+    ctx->xn = carve(c, n * t->hidden);
+    ctx->q = carve(c, n * qd);
+    ctx->att = carve(c, n * qd);
+    ctx->delta = carve(c, n * t->hidden);
+    ctx->gate = carve(c, n * t->inter);
+    ctx->up = carve(c, n * t->inter);
+    ctx->logits = carve(c, (size_t)t->vocab);
+    ctx->vx = carve(c, s * v->hidden);
+    ctx->vxn = carve(c, s * v->hidden);
+    ctx->vq = carve(c, s * v->hidden);
+    ctx->vk = carve(c, s * v->hidden);
+    ctx->vv = carve(c, s * v->hidden);
+    ctx->vatt = carve(c, s * v->hidden);
+    ctx->vmlp = carve(c, s * v->inter);
+    ctx->vproj = carve(c, s * t->hidden);
+    ctx->patches = carve(c, n_patches * 3 * p * p);
+    ctx->scores = carve(c, SV_ATTN_BLOCK * (n > s ? n : s));
+    ctx->mm_scratch = carve(c, SV_MATMUL_SCRATCH);
+}
+
+int sv_context_new(sv_context **out, const sv_model *m, size_t n_ctx, sv_error *err) {
+    *out = NULL;
+    if (n_ctx == 0 || n_ctx > (size_t)m->cfg.text.max_pos)
+        return sv_fail(err, "%s: sequence length %zu exceeds max_position_embeddings %d", m->dir,
+                       n_ctx, m->cfg.text.max_pos);
+    sv_context *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) return sv_fail(err, "%s: out of memory", m->dir);
+    ctx->m = m;
+    ctx->n_ctx = n_ctx;
+    carver c = {0};
+    layout_buffers(ctx, &c);
+    c = (carver){.base = sv_alloc_array(c.used, sizeof(float), err, "activation arena")};
+    if (!c.base) {
+        free(ctx);
+        return SV_FAIL;
+    }
+    layout_buffers(ctx, &c);
+    ctx->arena = c.base;
+    *out = ctx;
+    return SV_OK;
+}
+
+void sv_context_free(sv_context *ctx) {
+    if (!ctx) return;
+    free(ctx->arena);
+    free(ctx);
+}

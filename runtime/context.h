@@ -1,0 +1,41 @@
+/* Per-sequence state: the KV cache and every activation buffer, carved from
+ * one allocation sized once from the model and the sequence length.
+ * A context is used by one thread at a time; several contexts may share a model. */
+#ifndef SV_CONTEXT_H
+#define SV_CONTEXT_H
+
+#include <stddef.h>
+
+#include "model.h"
+
+typedef struct sv_context {
+    const sv_model *m;
+    size_t n_ctx;        /* positions the KV cache holds */
+    size_t n_past;       /* positions already in the KV cache */
+    /* language model */
+    float *k_cache;      /* [n_layers, n_ctx, kv_heads * hd] */
+    float *v_cache;      /* [n_layers, n_ctx, kv_heads * hd] */
+    float *x;            /* [n_ctx, hidden]  residual stream of the rows being run */
+    float *xn;           /* [n_ctx, hidden]  normalised input of a sub-layer */
+    float *q;            /* [n_ctx, heads * hd] */
+    float *att;          /* [n_ctx, heads * hd] attention output before o_proj */
+    float *delta;        /* [n_ctx, hidden]  a sub-layer's residual update */
+    float *gate, *up;    /* [n_ctx, inter] */
+    float *logits;       /* [vocab] */
+    /* vision tower, S = 1 + n_patches rows */
+    float *vx, *vxn;     /* [S, dv] */
+    float *vq, *vk, *vv, *vatt; /* [S, dv] */
+    float *vmlp;         /* [S, v_inter] */
+    float *vproj;        /* [S, hidden] projector intermediate */
+    float *patches;      /* [n_patches, 3 * p * p] */
+    /* shared */
+    float *scores;       /* [SV_ATTN_BLOCK, max(n_ctx, S)] */
+    float *mm_scratch;   /* [SV_MATMUL_SCRATCH] */
+    float *arena;
+} sv_context;
+
+/* n_ctx: the longest sequence (prompt + generated tokens) this context will run. */
+int sv_context_new(sv_context **out, const sv_model *m, size_t n_ctx, sv_error *err);
+void sv_context_free(sv_context *ctx);
+
+#endif

@@ -1,0 +1,85 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "prompt.h"
+
+#define IMAGE_PLACEHOLDER "<image>"
+
+/* LLaVA's conv_vicuna_v1: system + " USER: " + message + " ASSISTANT:" */
+static const char vicuna_system[] =
+    "A chat between a curious human and an artificial intelligence assistant. "
+    "The assistant gives helpful, detailed, and polite answers to the human's questions.";
+
+int sv_template_parse(const char *s, sv_template *out) {
+    if (strcmp(s, "vicuna_v1") == 0) *out = SV_TEMPLATE_VICUNA_V1;
+    else if (strcmp(s, "raw") == 0) *out = SV_TEMPLATE_RAW;
+    else return SV_FAIL;
+    return SV_OK;
+}
+
+static char *apply_template(const char *text, sv_template tmpl, sv_error *err) {
+    if (tmpl == SV_TEMPLATE_RAW) {
+        char *copy = strdup(text);
+        if (!copy) sv_fail(err, "prompt: out of memory");
+        return copy;
+    }
+    const char *lead = strstr(text, IMAGE_PLACEHOLDER) ? "" : IMAGE_PLACEHOLDER "\n";
+    size_t n = strlen(vicuna_system) + strlen(lead) + strlen(text) + 32;
+    char *s = malloc(n);
+    if (!s) {
+        sv_fail(err, "prompt: out of memory");
+        return NULL;
+    }
+    snprintf(s, n, "%s USER: %s%s ASSISTANT:", vicuna_system, lead, text);
+    return s;
+}
+
+/* Replaces the one placeholder id by n_visual copies and records the span. */
+static int expand_image(const int *ids, size_t n, int image_id, size_t n_visual, sv_prompt *out,
+                        sv_error *err) {
+    size_t count = 0, at = 0;
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] == image_id) count++, at = i;
+    if (count != 1)
+        return sv_fail(err, "prompt: contains %zu %s placeholders; exactly one is required",
+                       count, IMAGE_PLACEHOLDER);
+    out->n = n - 1 + n_visual;
+    out->ids = sv_alloc_array(out->n, sizeof(int), err, "prompt");
+    if (!out->ids) return SV_FAIL;
+    memcpy(out->ids, ids, at * sizeof(int));
+    for (size_t i = 0; i < n_visual; i++) out->ids[at + i] = image_id;
+    memcpy(out->ids + at + n_visual, ids + at + 1, (n - at - 1) * sizeof(int));
+    out->visual = (sv_span){at, at + n_visual};
+    return SV_OK;
+}
+
+int sv_prompt_build(const sv_model *m, const char *text, sv_template tmpl, sv_prompt *out,
+                    sv_error *err) {
+    memset(out, 0, sizeof *out);
+    char *full = apply_template(text, tmpl, err);
+    if (!full) return SV_FAIL;
+    int *ids = NULL;
+    size_t n = 0;
+    int rc = sv_tokenizer_encode(m->tok, full, 1, &ids, &n, err);
+    free(full);
+    if (rc == SV_OK)
+        rc = expand_image(ids, n, m->cfg.image_token_id, (size_t)m->cfg.n_visual_tokens, out, err);
+    free(ids);
+    return rc;
+}
+
+void sv_prompt_free(sv_prompt *p) {
+    free(p->ids);
+    p->ids = NULL;
+}
+
+int sv_prompt_embed(const sv_model *m, const sv_prompt *p, const float *image_rows, float *out,
+                    sv_error *err) {
+    size_t h = (size_t)m->cfg.text.hidden, vs = p->visual.start, ve = p->visual.end;
+    if (sv_llm_embed_tokens(m, p->ids, vs, out, err) ||
+        sv_llm_embed_tokens(m, p->ids + ve, p->n - ve, out + ve * h, err))
+        return SV_FAIL;
+    memcpy(out + vs * h, image_rows, (ve - vs) * h * sizeof(float));
+    return SV_OK;
+}
