@@ -36,6 +36,19 @@ const char *shortv_bin(void) {
     return path;
 }
 
+const char *build_path(const char *rel) {
+    static char path[1024];
+    snprintf(path, sizeof path, "%s/%s", build_dir(), rel);
+    return path;
+}
+
+const char *tiny_model_dir(void) {
+    static char path[1024];
+    snprintf(path, sizeof path, "%s/models/tiny-a", build_dir());
+    if (access(path, R_OK) != 0) fail_msg("%s missing: run the suite with make test", path);
+    return path;
+}
+
 const char *scratch_dir(const char *name) {
     static char path[1024];
     char cmd[1200];

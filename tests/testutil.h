@@ -19,7 +19,7 @@ const char *golden_path(const char *rel);
 /* Reads a golden .npy; fails the test on error. */
 void golden_npy(sv_npy *out, const char *rel);
 
-/* A fresh, empty scratch folder build*/tmp/<name>; returns its path (static). */
+/* A fresh, empty scratch folder $BUILD/tmp/NAME; returns its path (static). */
 const char *scratch_dir(const char *name);
 /* Writes n bytes to path; fails the test on error. */
 void write_bytes(const char *path, const void *data, size_t n);
@@ -31,6 +31,10 @@ int run_cmd(const char *cmd, char *out, size_t out_size, char *err, size_t err_s
 
 /* Path to the built shortv binary (build/ or build-san/, from $BUILD). */
 const char *shortv_bin(void);
+/* Path to a file or folder under the build directory (models, tools). */
+const char *build_path(const char *rel);
+/* The tiny-a checkpoint `make` generates (build/models/tiny-a). */
+const char *tiny_model_dir(void);
 
 float max_abs_diff(const float *a, const float *b, size_t n);
 /* Prints "what: max |diff| = x (tol y) first values ..." and asserts diff <= tol. */
