@@ -51,7 +51,7 @@ const char *tiny_model_dir(void) {
 
 const char *scratch_dir(const char *name) {
     static char path[1024];
-    char cmd[1200];
+    char cmd[2200];
     snprintf(path, sizeof path, "%s/tmp/%s", build_dir(), name);
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", path, path);
     if (system(cmd) != 0) fail_msg("cannot create %s", path);

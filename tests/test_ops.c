@@ -1,0 +1,156 @@
+/* Unit tests of the forward's building blocks against straightforward
+ * double-precision implementations of the PyTorch expressions. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attention.h"
+#include "ops.h"
+#include "testutil.h"
+
+/* deterministic values in [-1, 1) */
+static void fill(float *x, size_t n, unsigned seed) {
+    for (size_t i = 0; i < n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        x[i] = (float)((seed >> 8) / (double)(1u << 24) * 2.0 - 1.0);
+    }
+}
+
+static void test_rmsnorm(void **state) {
+    (void)state;
+    enum { N = 3, D = 50 };
+    float x[N * D], w[D], y[N * D], want[N * D];
+    fill(x, N * D, 1);
+    fill(w, D, 2);
+    for (int r = 0; r < N; r++) {
+        double ss = 0;
+        for (int i = 0; i < D; i++) ss += (double)x[r * D + i] * x[r * D + i];
+        for (int i = 0; i < D; i++)
+            want[r * D + i] = (float)(x[r * D + i] / sqrt(ss / D + 1e-5) * w[i]);
+    }
+    sv_rmsnorm(x, w, y, N, D, 1e-5f);
+    assert_close("rmsnorm", y, want, N * D, 1e-6f);
+}
+
+static void test_layernorm(void **state) {
+    (void)state;
+    enum { N = 2, D = 33 };
+    float x[N * D], w[D], b[D], y[N * D], want[N * D];
+    fill(x, N * D, 3);
+    fill(w, D, 4);
+    fill(b, D, 5);
+    for (int r = 0; r < N; r++) {
+        double mean = 0, var = 0;
+        for (int i = 0; i < D; i++) mean += x[r * D + i];
+        mean /= D;
+        for (int i = 0; i < D; i++) var += pow(x[r * D + i] - mean, 2);
+        var /= D; /* biased, as nn.LayerNorm */
+        for (int i = 0; i < D; i++)
+            want[r * D + i] = (float)((x[r * D + i] - mean) / sqrt(var + 1e-5) * w[i] + b[i]);
+    }
+    sv_layernorm(x, w, b, y, N, D, 1e-5f);
+    assert_close("layernorm", y, want, N * D, 1e-6f);
+}
+
+static void test_activations(void **state) {
+    (void)state;
+    enum { N = 64 };
+    float x[N], g[N], q[N], want_g[N], want_q[N], up[N], s[N], want_s[N];
+    fill(x, N, 6);
+    fill(up, N, 7);
+    for (int i = 0; i < N; i++) {
+        x[i] *= 4;
+        want_g[i] = (float)(0.5 * x[i] * (1 + erf(x[i] / sqrt(2.0))));
+        want_q[i] = (float)(x[i] / (1 + exp(-1.702 * x[i])));
+        want_s[i] = (float)(x[i] / (1 + exp(-(double)x[i])) * up[i]);
+    }
+    memcpy(g, x, sizeof x);
+    memcpy(q, x, sizeof x);
+    memcpy(s, x, sizeof x);
+    sv_gelu_erf(g, N);
+    sv_quick_gelu(q, N);
+    sv_swiglu(s, up, N);
+    assert_close("gelu (erf)", g, want_g, N, 1e-6f);
+    assert_close("quick_gelu", q, want_q, N, 1e-6f);
+    assert_close("silu(gate)*up", s, want_s, N, 1e-6f);
+}
+
+/* HF apply_rotary_pos_emb: q*cos + rotate_half(q)*sin, rotate_half(x) = [-x2, x1]. */
+static void test_rope(void **state) {
+    (void)state;
+    enum { N = 5, H = 3, HD = 8, POS0 = 1000 };
+    float x[N * H * HD], want[N * H * HD];
+    fill(x, N * H * HD, 8);
+    for (int r = 0; r < N; r++)
+        for (int h = 0; h < H; h++) {
+            const float *v = x + (r * H + h) * HD;
+            for (int d = 0; d < HD; d++) {
+                int i = d % (HD / 2);
+                double angle = (POS0 + r) / pow(10000.0, 2.0 * i / HD);
+                double rot = d < HD / 2 ? -v[d + HD / 2] : v[d - HD / 2];
+                want[(r * H + h) * HD + d] = (float)(v[d] * cos(angle) + rot * sin(angle));
+            }
+        }
+    sv_rope(x, N, H, HD, H * HD, POS0, 10000.0);
+    assert_close("rope (rotate_half form)", x, want, N * H * HD, 1e-6f);
+}
+
+/* Naive attention: one head at a time, full score matrix, in double. */
+static void naive_attention(const sv_attn_shape *s, const float *q, size_t n, const float *k,
+                            const float *v, size_t m, int causal, size_t pos0, float *out) {
+    int group = s->n_heads / s->n_kv_heads, hd = s->head_dim;
+    double *p = malloc(m * sizeof(double));
+    for (int h = 0; h < s->n_heads; h++)
+        for (size_t i = 0; i < n; i++) {
+            const float *qi = q + i * s->q_stride + (size_t)h * hd;
+            size_t visible = causal ? pos0 + i + 1 : m;
+            double mx = -INFINITY, sum = 0;
+            for (size_t j = 0; j < visible; j++) {
+                const float *kj = k + j * s->kv_stride + (size_t)(h / group) * hd;
+                double d = 0;
+                for (int t = 0; t < hd; t++) d += (double)qi[t] * kj[t];
+                p[j] = d / sqrt(hd);
+                mx = fmax(mx, p[j]);
+            }
+            for (size_t j = 0; j < visible; j++) sum += (p[j] = exp(p[j] - mx));
+            for (int t = 0; t < hd; t++) {
+                double acc = 0;
+                for (size_t j = 0; j < visible; j++)
+                    acc += p[j] / sum * v[j * s->kv_stride + (size_t)(h / group) * hd + t];
+                out[i * s->q_stride + (size_t)h * hd + t] = (float)acc;
+            }
+        }
+    free(p);
+}
+
+/* GQA (4 query heads on 2 KV heads), causal, with more query rows than one
+ * block and an offset into the cache, as in a chunked prefill. */
+static void test_attention_gqa(void **state) {
+    (void)state;
+    enum { H = 4, KV = 2, HD = 8, M = 150, N = 100, POS0 = M - N };
+    sv_attn_shape s = {H, KV, HD, H * HD, KV * HD};
+    float *q = malloc(sizeof(float) * N * H * HD), *k = malloc(sizeof(float) * M * KV * HD);
+    float *v = malloc(sizeof(float) * M * KV * HD), *out = malloc(sizeof(float) * N * H * HD);
+    float *want = malloc(sizeof(float) * N * H * HD);
+    float *scores = malloc(sizeof(float) * SV_ATTN_BLOCK * M);
+    fill(q, N * H * HD, 9);
+    fill(k, M * KV * HD, 10);
+    fill(v, M * KV * HD, 11);
+    for (int i = 0; i < N * H * HD; i++) q[i] *= 3;
+    sv_attention(&s, q, N, k, v, M, 1, POS0, out, scores);
+    naive_attention(&s, q, N, k, v, M, 1, POS0, want);
+    assert_close("attention causal GQA", out, want, N * H * HD, 1e-5f);
+    sv_attention(&s, q, N, k, v, M, 0, 0, out, scores);
+    naive_attention(&s, q, N, k, v, M, 0, 0, want);
+    assert_close("attention full", out, want, N * H * HD, 1e-5f);
+    free(q), free(k), free(v), free(out), free(want), free(scores);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rmsnorm),     cmocka_unit_test(test_layernorm),
+        cmocka_unit_test(test_activations), cmocka_unit_test(test_rope),
+        cmocka_unit_test(test_attention_gqa),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
