@@ -48,11 +48,19 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(BUILD)/obj/tests/testutil.o $(BUILD)/
 	@echo "  LD    $@"
 	@$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
 
-test: all $(TEST_BIN)
+# tiny-a: the golden README's random-weight LLaVA-1.5 model, generated in C
+TINY := $(BUILD)/models/tiny-a
+$(TINY)/model.safetensors: $(BUILD)/tiny-model
+	@echo "  GEN   $(TINY)"
+	@$(BUILD)/tiny-model --out $(TINY) >/dev/null
+
+models: $(TINY)/model.safetensors
+
+test: all models $(TEST_BIN)
 	@BUILD=$(BUILD) bash tests/run.sh $(TEST_BIN)
 
 clean:
 	rm -rf build build-san
 
-.PHONY: all test clean demo bench
+.PHONY: all test clean demo bench models
 .SECONDARY:

@@ -9,31 +9,32 @@ typedef struct rows {
     size_t start, end;
 } rows;
 
-/* The batch rows outside the group, at most two runs (before and after it). */
-static int rows_outside(sv_span group, size_t pos0, size_t n, rows out[2]) {
-    size_t gs = group.start > pos0 ? group.start - pos0 : 0;
-    size_t ge = group.end > pos0 ? group.end - pos0 : 0;
-    if (gs > n) gs = n;
-    if (ge > n) ge = n;
-    if (ge <= gs) {
-        out[0] = (rows){0, n};
-        return 1;
-    }
+/* The batch rows [0, n) (positions pos0 ..) that are not in the group: at
+ * most two runs. */
+static int rows_outside_group(const sv_policy *p, size_t pos0, size_t n, rows out[2]) {
+    size_t vs = p->visual.start > pos0 ? p->visual.start - pos0 : 0;
+    size_t ve = p->visual.end > pos0 ? p->visual.end - pos0 : 0;
+    vs = vs < n ? vs : n;
+    ve = ve < n ? ve : n;
     int k = 0;
-    if (gs > 0) out[k++] = (rows){0, gs};
-    if (ge < n) out[k++] = (rows){ge, n};
+    if (p->group == SV_GROUP_TEXT) {
+        if (ve > vs) out[k++] = (rows){vs, ve};
+    } else {
+        if (vs > 0) out[k++] = (rows){0, vs};
+        if (ve < n) out[k++] = (rows){ve > vs ? ve : vs, n};
+    }
     return k;
 }
 
 /* Which rows compute a sub-layer's update and which rows receive it. */
-static void plan_rows(sv_layer_mode mode, sv_span group, size_t pos0, size_t n, rows compute[2],
-                      int *n_compute, rows update[2], int *n_update) {
+static void plan_rows(sv_layer_mode mode, const sv_policy *p, size_t pos0, size_t n,
+                      rows compute[2], int *n_compute, rows update[2], int *n_update) {
     if (mode == SV_LAYER_DENSE) {
         compute[0] = update[0] = (rows){0, n};
         *n_compute = *n_update = 1;
         return;
     }
-    *n_update = rows_outside(group, pos0, n, update);
+    *n_update = rows_outside_group(p, pos0, n, update);
     if (mode == SV_LAYER_FREEZE) {
         memcpy(compute, update, sizeof(rows) * 2);
         *n_compute = *n_update;
@@ -88,13 +89,13 @@ static void mlp_rows(sv_context *ctx, const sv_decoder_layer *L, rows r) {
 }
 
 void sv_llm_layer(sv_context *ctx, int l, size_t n, size_t pos0, sv_layer_mode mode,
-                  sv_span group) {
+                  const sv_policy *policy) {
     const sv_decoder_layer *L = &ctx->m->layers[l];
     const sv_text_config *t = &ctx->m->cfg.text;
     size_t h = (size_t)t->hidden;
     rows compute[2], update[2];
     int n_compute, n_update;
-    plan_rows(mode, group, pos0, n, compute, &n_compute, update, &n_update);
+    plan_rows(mode, policy, pos0, n, compute, &n_compute, update, &n_update);
 
     /* h += attn(input_layernorm(h)) */
     sv_rmsnorm(ctx->x, L->attn_norm.w, ctx->xn, n, h, t->rms_eps);
@@ -136,8 +137,7 @@ int sv_llm_forward(sv_context *ctx, const float *embeds, size_t n, const sv_poli
     memcpy(ctx->x, embeds, n * (size_t)t->hidden * sizeof(float));
     for (int l = 0; l < t->n_layers; l++) {
         sv_layer_mode mode = policy && policy->modes ? policy->modes[l] : SV_LAYER_DENSE;
-        sv_span group = policy ? policy->group : (sv_span){0, 0};
-        sv_llm_layer(ctx, l, n, ctx->n_past, mode, group);
+        sv_llm_layer(ctx, l, n, ctx->n_past, mode, policy);
     }
     ctx->n_past += n;
     sv_llm_logits(ctx, n - 1);

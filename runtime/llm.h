@@ -20,9 +20,13 @@ typedef struct sv_span {
     size_t start, end; /* absolute positions [start, end) */
 } sv_span;
 
+/* Token groups: the image's visual tokens, or every other position. */
+typedef enum { SV_GROUP_VISUAL = 0, SV_GROUP_TEXT } sv_group;
+
 typedef struct sv_policy {
     const sv_layer_mode *modes; /* [n_layers]; NULL: all dense */
-    sv_span group;              /* the rows non-dense modes apply to */
+    sv_group group;             /* the rows non-dense modes apply to */
+    sv_span visual;             /* where the visual tokens are */
 } sv_policy;
 
 /* Token embeddings of ids into out [n, hidden]; ids are checked against the vocabulary. */
@@ -35,10 +39,11 @@ int sv_llm_forward(sv_context *ctx, const float *embeds, size_t n, const sv_poli
                    sv_error *err);
 
 /* The pieces sv_llm_forward is made of, for callers that restart mid-stack
- * (LC sweeps): layer l on the n rows held in ctx->x at positions pos0 .., and
+ * (LC sweeps): layer l on the n rows held in ctx->x at positions pos0 ..
+ * (policy supplies the group and may be NULL for DENSE), and
  * the final norm + lm_head of one row of ctx->x into ctx->logits. */
 void sv_llm_layer(sv_context *ctx, int l, size_t n, size_t pos0, sv_layer_mode mode,
-                  sv_span group);
+                  const sv_policy *policy);
 void sv_llm_logits(sv_context *ctx, size_t row);
 
 #endif
