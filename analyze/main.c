@@ -295,9 +295,8 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < N_COMMANDS; i++)
         if (strcmp(argv[1], commands[i].name) == 0) c = &commands[i];
     if (!c) {
-        fprintf(stderr, "shortv: error: unknown command '%s'\n", argv[1]);
-        print_overview(stderr);
-        return 2;
+        fprintf(stderr, "shortv: error: unknown command '%s' (see shortv --help)\n", argv[1]);
+        return 1;
     }
     options o;
     sv_error err = {{0}};

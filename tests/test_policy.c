@@ -3,6 +3,7 @@
  * logits as ablated ones, and ablating the last layer's visual rows changes
  * nothing (they never reach the last position). */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

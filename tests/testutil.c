@@ -10,10 +10,17 @@
 
 static const char *const golden_roots[] = {"tests/fixtures/golden", "../shared/golden"};
 
+/* Paths are returned in a ring of static buffers, so a few may be held at once. */
+static char *next_path_buffer(void) {
+    static char ring[8][4096];
+    static int next;
+    return ring[next++ % 8];
+}
+
 const char *golden_path(const char *rel) {
-    static char path[4096];
+    char *path = next_path_buffer();
     for (size_t i = 0; i < sizeof golden_roots / sizeof *golden_roots; i++) {
-        snprintf(path, sizeof path, "%s/%s", golden_roots[i], rel);
+        snprintf(path, 4096, "%s/%s", golden_roots[i], rel);
         if (access(path, R_OK) == 0) return path;
     }
     fail_msg("golden file %s not found in tests/fixtures/golden or ../shared/golden", rel);
@@ -37,8 +44,8 @@ const char *shortv_bin(void) {
 }
 
 const char *build_path(const char *rel) {
-    static char path[1024];
-    snprintf(path, sizeof path, "%s/%s", build_dir(), rel);
+    char *path = next_path_buffer();
+    snprintf(path, 4096, "%s/%s", build_dir(), rel);
     return path;
 }
 
@@ -50,9 +57,9 @@ const char *tiny_model_dir(void) {
 }
 
 const char *scratch_dir(const char *name) {
-    static char path[1024];
-    char cmd[2200];
-    snprintf(path, sizeof path, "%s/tmp/%s", build_dir(), name);
+    char *path = next_path_buffer();
+    char cmd[9000];
+    snprintf(path, 4096, "%s/tmp/%s", build_dir(), name);
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", path, path);
     if (system(cmd) != 0) fail_msg("cannot create %s", path);
     return path;
@@ -79,7 +86,9 @@ static void slurp(const char *path, char *buf, size_t size) {
 
 int run_cmd(const char *cmd, char *out, size_t out_size, char *err, size_t err_size) {
     char full[8192], out_path[600], err_path[600];
-    const char *tmp = scratch_dir("run_cmd");
+    char name[64];
+    snprintf(name, sizeof name, "run_cmd.%d", (int)getpid()); /* test programs may run at once */
+    const char *tmp = scratch_dir(name);
     snprintf(out_path, sizeof out_path, "%s/stdout", tmp);
     snprintf(err_path, sizeof err_path, "%s/stderr", tmp);
     snprintf(full, sizeof full, "%s >'%s' 2>'%s'", cmd, out_path, err_path);

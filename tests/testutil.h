@@ -14,7 +14,8 @@
 
 #include "npy.h"
 
-/* Path of a golden file (relative to the golden root); fails the test if absent. */
+/* Path of a golden file (relative to the golden root); fails the test if absent.
+ * Returned paths (here, build_path, scratch_dir) stay valid for 8 calls. */
 const char *golden_path(const char *rel);
 /* Reads a golden .npy; fails the test on error. */
 void golden_npy(sv_npy *out, const char *rel);
