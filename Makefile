@@ -56,11 +56,22 @@ $(TINY)/model.safetensors: $(BUILD)/tiny-model
 
 models: $(TINY)/model.safetensors
 
-test: all models $(TEST_BIN)
+# test and demo check the Debian packages first (installing them if they can).
+test: deps
+	@$(MAKE) --no-print-directory all models $(TEST_BIN)
 	@BUILD=$(BUILD) bash tests/run.sh $(TEST_BIN)
+
+# For now the main job is generate on the generated tiny-a checkpoint.
+demo: deps
+	@$(MAKE) --no-print-directory all models
+	@$(BUILD)/shortv generate -m $(TINY) --image tests/fixtures/golden/images/chelsea.png \
+	    -p "What is shown in this image?" -n 16
+
+deps:
+	@bash scripts/install-deps.sh
 
 clean:
 	rm -rf build build-san
 
-.PHONY: all test clean demo bench models
+.PHONY: all test clean demo bench models deps
 .SECONDARY:

@@ -6,7 +6,14 @@ PKGS=(build-essential pkg-config libopenblas-dev libhdf5-dev libcjson-dev libpng
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && exit 0
-SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if ! command -v sudo >/dev/null; then
+    echo "shortv needs these Debian packages; as root run: apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+  SUDO=sudo
+fi
 echo "installing: ${missing[*]}" >&2
 $SUDO apt-get update -q >&2
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}" >&2
