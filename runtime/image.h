@@ -20,7 +20,11 @@ typedef enum { SV_ASPECT_PAD, SV_ASPECT_CROP } sv_aspect;
 
 /* Decodes PNG or JPEG (by content, not extension) as Pillow's convert('RGB')
  * would: gray replicated, palette expanded, alpha dropped (not composited),
- * 16-bit reduced to 8. max_pixels <= 0 means SV_IMAGE_MAX_PIXELS. */
+ * 16-bit reduced to 8 (the high byte; 16-bit grey is clipped at 255, as Pillow
+ * 9.4 does), CMYK/YCCK JPEG through Pillow's CMYK -> RGB. Truncated files,
+ * 0x0 images and images over max_pixels (checked from the header, before any
+ * pixel memory) fail. max_pixels <= 0 means SV_IMAGE_MAX_PIXELS. On failure
+ * *out is left empty. */
 int sv_image_load(sv_image *out, const char *path, int64_t max_pixels, sv_error *err);
 int sv_image_alloc(sv_image *out, int w, int h, sv_error *err);
 void sv_image_free(sv_image *img);
