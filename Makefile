@@ -19,7 +19,7 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 
 RUNTIME_SRC := $(wildcard runtime/*.c)
-ANALYZE_SRC := $(filter-out analyze/main.c,$(wildcard analyze/*.c))
+ANALYZE_SRC := $(filter-out analyze/main.c,$(wildcard analyze/*.c datasets/*.c))
 LIB_OBJ     := $(patsubst %.c,$(BUILD)/obj/%.o,$(RUNTIME_SRC) $(ANALYZE_SRC))
 TEST_SRC    := $(wildcard tests/test_*.c)
 TEST_BIN    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))

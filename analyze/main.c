@@ -1,315 +1,43 @@
 /* shortv command-line tool. Results go to stdout or files, messages to stderr;
- * every failure is one line "shortv: error: <file>: <what is wrong>" and a
- * non-zero exit. */
-#include <getopt.h>
+ * every failure is one line "shortv: error: <file>: <what is wrong>" and
+ * exit status 1. */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "generate.h"
-#include "npy.h"
-#include "preprocess.h"
-#include "vision.h"
+#include "cli.h"
 
-typedef struct options {
-    const char *model, *image, *prompt, *out, *text;
-    sv_aspect aspect;
-    sv_template tmpl;
-    int threads, max_new, no_bos, print_ids;
-} options;
+typedef int (*command_fn)(int argc, char **argv, sv_error *err);
 
-typedef struct command {
-    const char *name;
-    const char *usage;
-    int (*run)(const options *o, sv_error *err);
-    const char *required; /* option letters that must be given: m model, i image, p prompt, o out, x text */
-} command;
-
-static int fail_usage(sv_error *err, const char *cmd, const char *what) {
-    return sv_fail(err, "%s: %s (see shortv %s --help)", cmd, what, cmd);
-}
-
-/* ---------------------------------------------------------------- tokenize */
-
-static int cmd_tokenize(const options *o, sv_error *err) {
-    sv_tokenizer *tok;
-    if (sv_tokenizer_load(&tok, o->model, err)) return SV_FAIL;
-    int *ids = NULL;
-    size_t n = 0;
-    int rc = sv_tokenizer_encode(tok, o->text, o->no_bos ? 0 : -1, &ids, &n, err);
-    if (rc == SV_OK) {
-        for (size_t i = 0; i < n; i++) printf("%s%d", i ? " " : "", ids[i]);
-        printf("\n");
-    }
-    free(ids);
-    sv_tokenizer_free(tok);
-    return rc;
-}
-
-/* ---------------------------------------------------------------- image commands */
-
-static int cmd_preprocess(const options *o, sv_error *err) {
-    sv_config cfg;
-    float *pixels;
-    if (sv_config_load(&cfg, o->model, err) ||
-        sv_preprocess_file(&cfg, o->image, o->aspect, &pixels, err))
-        return SV_FAIL;
-    int64_t shape[3] = {3, cfg.vision.image_size, cfg.vision.image_size};
-    int rc = sv_npy_write(o->out, SV_NPY_F4, 3, shape, pixels, err);
-    free(pixels);
-    return rc;
-}
-
-/* Loads the model and a context for n_ctx positions. */
-static int open_model(const options *o, sv_model **m, sv_context **ctx, size_t n_ctx,
-                      sv_error *err) {
-    sv_set_threads(o->threads);
-    if (sv_model_load(m, o->model, err)) return SV_FAIL;
-    if (sv_context_new(ctx, *m, n_ctx, err)) {
-        sv_model_free(*m);
-        return SV_FAIL;
-    }
-    return SV_OK;
-}
-
-/* Preprocesses o->image and runs the tower + projector into *rows (malloc'd). */
-static int encode_image_file(sv_context *ctx, const options *o, float **rows, sv_error *err) {
-    const sv_config *cfg = &ctx->m->cfg;
-    float *pixels;
-    *rows = NULL;
-    if (sv_preprocess_file(cfg, o->image, o->aspect, &pixels, err)) return SV_FAIL;
-    *rows = sv_alloc_array((size_t)cfg->n_visual_tokens, (size_t)cfg->text.hidden * sizeof(float),
-                           err, "image embeddings");
-    if (*rows) sv_encode_image(ctx, pixels, *rows);
-    free(pixels);
-    return *rows ? SV_OK : SV_FAIL;
-}
-
-static int cmd_embed_image(const options *o, sv_error *err) {
-    sv_model *m;
-    sv_context *ctx;
-    float *rows;
-    if (open_model(o, &m, &ctx, 1, err)) return SV_FAIL;
-    int rc = encode_image_file(ctx, o, &rows, err);
-    if (rc == SV_OK) {
-        int64_t shape[2] = {m->cfg.n_visual_tokens, m->cfg.text.hidden};
-        rc = sv_npy_write(o->out, SV_NPY_F4, 2, shape, rows, err);
-    }
-    free(rows);
-    sv_context_free(ctx);
-    sv_model_free(m);
-    return rc;
-}
-
-/* ---------------------------------------------------------------- language commands */
-
-typedef struct session {
-    sv_model *m;
-    sv_context *ctx;
-    sv_prompt prompt;
-    float *image_rows;
-} session;
-
-static void session_close(session *s) {
-    free(s->image_rows);
-    sv_prompt_free(&s->prompt);
-    sv_context_free(s->ctx);
-    sv_model_free(s->m);
-}
-
-/* Model, prompt, image and prefill: everything `logits` and `generate` share. */
-static int session_prefill(session *s, const options *o, int max_new, sv_error *err) {
-    memset(s, 0, sizeof *s);
-    sv_set_threads(o->threads);
-    if (sv_model_load(&s->m, o->model, err) ||
-        sv_prompt_build(s->m, o->prompt, o->tmpl, &s->prompt, err) ||
-        sv_context_new(&s->ctx, s->m, s->prompt.n + (size_t)max_new, err) ||
-        encode_image_file(s->ctx, o, &s->image_rows, err) ||
-        sv_prefill(s->ctx, &s->prompt, s->image_rows, NULL, err)) {
-        session_close(s);
-        return SV_FAIL;
-    }
-    return SV_OK;
-}
-
-static int cmd_logits(const options *o, sv_error *err) {
-    session s;
-    if (session_prefill(&s, o, 0, err)) return SV_FAIL;
-    int64_t shape[1] = {s.m->cfg.text.vocab};
-    int rc = sv_npy_write(o->out, SV_NPY_F4, 1, shape, s.ctx->logits, err);
-    session_close(&s);
-    return rc;
-}
-
-/* Streams the decoded text of the tokens so far, printing only what is new. */
-typedef struct text_stream {
-    const sv_tokenizer *tok;
-    int *ids;
-    int n;
-    size_t printed;
-} text_stream;
-
-static int print_new_text(int id, void *user) {
-    text_stream *ts = user;
-    ts->ids[ts->n++] = id;
-    char *text = NULL;
-    sv_error ignored;
-    if (sv_tokenizer_decode(ts->tok, ts->ids, (size_t)ts->n, &text, &ignored) == SV_OK) {
-        size_t len = strlen(text);
-        if (len > ts->printed) {
-            fputs(text + ts->printed, stdout);
-            fflush(stdout);
-            ts->printed = len;
-        }
-    }
-    free(text);
-    return 0;
-}
-
-static int cmd_generate(const options *o, sv_error *err) {
-    session s;
-    if (o->max_new < 1) return fail_usage(err, "generate", "-n must be at least 1");
-    if (session_prefill(&s, o, o->max_new, err)) return SV_FAIL;
-    int *ids = sv_alloc_array((size_t)o->max_new * 2, sizeof(int), err, "generated ids");
-    int n = 0, rc = SV_FAIL;
-    if (ids) {
-        text_stream ts = {s.m->tok, ids + o->max_new, 0, 0};
-        rc = sv_generate_greedy(s.ctx, o->max_new, ids, &n, o->print_ids ? NULL : print_new_text,
-                                &ts, err);
-    }
-    if (rc == SV_OK && o->print_ids)
-        for (int i = 0; i < n; i++) printf("%s%d", i ? " " : "", ids[i]);
-    if (rc == SV_OK) printf("\n");
-    free(ids);
-    session_close(&s);
-    return rc;
-}
-
-/* ---------------------------------------------------------------- dispatch */
-
-static const command commands[] = {
-    {"tokenize", "shortv tokenize -m DIR [--no-bos] TEXT\n"
-                 "  Prints the token ids of TEXT, space-separated, on one line.\n",
-     cmd_tokenize, "mx"},
-    {"preprocess", "shortv preprocess -m DIR --image FILE [--aspect pad|crop] -o OUT.npy\n"
-                   "  Writes the preprocessed image, float32 [3,H,W].\n",
-     cmd_preprocess, "mio"},
-    {"embed-image", "shortv embed-image -m DIR --image FILE [--aspect pad|crop] [-t N] -o OUT.npy\n"
-                    "  Writes the projector output, float32 [n_visual, hidden].\n",
-     cmd_embed_image, "mio"},
-    {"logits", "shortv logits -m DIR --image FILE -p TEXT [--template vicuna_v1|raw]\n"
-               "              [--aspect pad|crop] [-t N] -o OUT.npy\n"
-               "  Writes the next-token logits at the last prompt position, float32 [vocab].\n",
-     cmd_logits, "mipo"},
-    {"generate", "shortv generate -m DIR --image FILE -p TEXT [--template vicuna_v1|raw]\n"
-                 "                [--aspect pad|crop] [-n 64] [-t N] [--print-ids]\n"
-                 "  Greedy continuation; prints the text (or the ids with --print-ids).\n",
-     cmd_generate, "mip"},
+static const struct {
+    const char *name, *summary;
+    command_fn run;
+} commands[] = {
+    {"tokenize", "token ids of a text", cli_runtime_command},
+    {"preprocess", "an image as the vision tower sees it (.npy)", cli_runtime_command},
+    {"embed-image", "an image's visual tokens after the projector (.npy)", cli_runtime_command},
+    {"logits", "next-token logits after an image and a prompt (.npy)", cli_runtime_command},
+    {"generate", "greedy answer to a prompt about an image", cli_runtime_command},
 };
 #define N_COMMANDS (sizeof commands / sizeof *commands)
 
-static const char common_help[] =
-    "Common options: -t/--threads N (OpenBLAS threads), --help.\n"
-    "--template vicuna_v1 wraps TEXT in LLaVA's conversation (default); raw uses TEXT\n"
-    "as is and it must contain <image> once. --aspect: pad (LLaVA-1.5, default) or crop.\n";
-
 static void print_overview(FILE *f) {
     fprintf(f, "usage: shortv COMMAND [options]   (shortv COMMAND --help for details)\n\n");
-    for (size_t i = 0; i < N_COMMANDS; i++) fprintf(f, "%s", commands[i].usage);
-}
-
-static int parse_int(const char *s, int *out) {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < 0 || v > 1 << 30) return SV_FAIL;
-    *out = (int)v;
-    return SV_OK;
-}
-
-/* Parses argv (argv[0] is the command name); returns 1 if --help was asked. */
-static int parse_options(const command *c, int argc, char **argv, options *o, sv_error *err) {
-    enum { OPT_NO_BOS = 256, OPT_PRINT_IDS, OPT_HELP, OPT_ASPECT, OPT_TEMPLATE, OPT_IMAGE };
-    static const struct option longopts[] = {
-        {"model", required_argument, 0, 'm'},   {"image", required_argument, 0, OPT_IMAGE},
-        {"prompt", required_argument, 0, 'p'},  {"output", required_argument, 0, 'o'},
-        {"threads", required_argument, 0, 't'}, {"max-new-tokens", required_argument, 0, 'n'},
-        {"aspect", required_argument, 0, OPT_ASPECT},
-        {"template", required_argument, 0, OPT_TEMPLATE},
-        {"no-bos", no_argument, 0, OPT_NO_BOS}, {"print-ids", no_argument, 0, OPT_PRINT_IDS},
-        {"help", no_argument, 0, OPT_HELP},     {0, 0, 0, 0}};
-    *o = (options){.aspect = SV_ASPECT_PAD, .tmpl = SV_TEMPLATE_VICUNA_V1, .max_new = 64};
-    optind = 0; /* glibc: full re-initialisation */
-    opterr = 0;
-    int ch;
-    while ((ch = getopt_long(argc, argv, "m:p:o:t:n:h", longopts, NULL)) != -1) {
-        switch (ch) {
-        case 'm': o->model = optarg; break;
-        case OPT_IMAGE: o->image = optarg; break;
-        case 'p': o->prompt = optarg; break;
-        case 'o': o->out = optarg; break;
-        case 't':
-            if (parse_int(optarg, &o->threads) || o->threads < 1)
-                return fail_usage(err, c->name, "-t needs a positive number");
-            break;
-        case 'n':
-            if (parse_int(optarg, &o->max_new))
-                return fail_usage(err, c->name, "-n needs a non-negative number");
-            break;
-        case OPT_ASPECT:
-            if (sv_aspect_parse(optarg, &o->aspect))
-                return fail_usage(err, c->name, "--aspect must be pad or crop");
-            break;
-        case OPT_TEMPLATE:
-            if (sv_template_parse(optarg, &o->tmpl))
-                return fail_usage(err, c->name, "--template must be vicuna_v1 or raw");
-            break;
-        case OPT_NO_BOS: o->no_bos = 1; break;
-        case OPT_PRINT_IDS: o->print_ids = 1; break;
-        case 'h':
-        case OPT_HELP: return 1;
-        default: return fail_usage(err, c->name, "unknown option or missing value");
-        }
-    }
-    if (optind < argc) o->text = argv[optind++];
-    if (optind < argc) return fail_usage(err, c->name, "unexpected extra argument");
-    return SV_OK;
-}
-
-static int check_required(const command *c, const options *o, sv_error *err) {
-    static const struct { char letter; const char *what; } names[] = {
-        {'m', "-m DIR is required"}, {'i', "--image FILE is required"},
-        {'p', "-p TEXT is required"}, {'o', "-o OUT is required"}, {'x', "TEXT is required"}};
-    const char *given[] = {o->model, o->image, o->prompt, o->out, o->text};
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-        if (strchr(c->required, names[i].letter) && !given[i])
-            return fail_usage(err, c->name, names[i].what);
-    return SV_OK;
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
 }
 
 int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         print_overview(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+        return argc < 2 ? 1 : 0;
     }
-    const command *c = NULL;
-    for (size_t i = 0; i < N_COMMANDS; i++)
-        if (strcmp(argv[1], commands[i].name) == 0) c = &commands[i];
-    if (!c) {
-        fprintf(stderr, "shortv: error: unknown command '%s' (see shortv --help)\n", argv[1]);
-        return 1;
-    }
-    options o;
-    sv_error err = {{0}};
-    int rc = parse_options(c, argc - 1, argv + 1, &o, &err);
-    if (rc == 1) {
-        printf("usage: %s\n%s", c->usage, common_help);
-        return 0;
-    }
-    if (rc == SV_OK) rc = check_required(c, &o, &err);
-    if (rc == SV_OK) rc = c->run(&o, &err);
-    if (rc != SV_OK) {
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        if (strcmp(argv[1], commands[i].name) != 0) continue;
+        sv_error err = {{0}};
+        if (commands[i].run(argc - 1, argv + 1, &err) == SV_OK) return 0;
         fprintf(stderr, "shortv: error: %s\n", err.msg);
         return 1;
     }
-    return 0;
+    fprintf(stderr, "shortv: error: unknown command '%s' (see shortv --help)\n", argv[1]);
+    return 1;
 }

@@ -1,0 +1,24 @@
+#include <math.h>
+#include <stdlib.h>
+
+#include "cli.h"
+
+int cli_usage_error(sv_error *err, const char *cmd, const char *what) {
+    return sv_fail(err, "%s: %s (see shortv %s --help)", cmd, what, cmd);
+}
+
+int cli_parse_int(const char *s, int *out) {
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < 0 || v > 1 << 30) return SV_FAIL;
+    *out = (int)v;
+    return SV_OK;
+}
+
+int cli_parse_double(const char *s, double *out) {
+    char *end;
+    double v = strtod(s, &end);
+    if (!*s || *end || !isfinite(v)) return SV_FAIL;
+    *out = v;
+    return SV_OK;
+}

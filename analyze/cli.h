@@ -1,0 +1,20 @@
+/* Shared pieces of the shortv subcommands (analyze/cmd_*.c, dispatched by main.c).
+ * A subcommand gets argv with argv[0] = its name, prints results to stdout or
+ * files and returns SV_OK, or SV_FAIL with the message main prints as
+ * "shortv: error: <message>". --help prints the usage and returns SV_OK. */
+#ifndef SV_CLI_H
+#define SV_CLI_H
+
+#include "status.h"
+
+/* "<cmd>: <what> (see shortv <cmd> --help)" */
+int cli_usage_error(sv_error *err, const char *cmd, const char *what);
+/* Non-negative decimal integer (up to 2^30); 0 on success. */
+int cli_parse_int(const char *s, int *out);
+/* Finite number; 0 on success. */
+int cli_parse_double(const char *s, double *out);
+
+/* tokenize, preprocess, embed-image, logits, generate (cmd_runtime.c) */
+int cli_runtime_command(int argc, char **argv, sv_error *err);
+
+#endif
