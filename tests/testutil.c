@@ -74,6 +74,20 @@ void write_bytes(const char *path, const void *data, size_t n) {
 
 void write_text(const char *path, const char *text) { write_bytes(path, text, strlen(text)); }
 
+char *sv_read_file_bytes(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) fail_msg("cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) fail_msg("cannot read %s", path);
+    fclose(f);
+    buf[n] = 0;
+    *len = (size_t)n;
+    return buf;
+}
+
 static void slurp(const char *path, char *buf, size_t size) {
     if (!buf || !size) return;
     buf[0] = 0;

@@ -25,6 +25,8 @@ const char *scratch_dir(const char *name);
 /* Writes n bytes to path; fails the test on error. */
 void write_bytes(const char *path, const void *data, size_t n);
 void write_text(const char *path, const char *text);
+/* Whole file, malloc'd; fails the test on error. */
+char *sv_read_file_bytes(const char *path, size_t *len);
 
 /* Runs a shell command; captures stdout and stderr (NUL-terminated, truncated
  * to the buffer sizes) and returns the exit status (-1 if it crashed). */
