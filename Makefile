@@ -11,7 +11,7 @@ PKGS    := hdf5 libcjson libpng libjpeg
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread \
            -I/usr/include/hdf5/serial -I/usr/include/x86_64-linux-gnu/openblas-pthread \
-           -Iruntime -Ianalyze
+           -Iruntime -Ianalyze -Idatasets
 LDLIBS  := -lopenblas -lcjson -lpng -ljpeg -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5 -lm -pthread
 ifeq ($(SANITIZE),1)
 CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer

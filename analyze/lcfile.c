@@ -23,6 +23,7 @@ struct sv_lcfile {
     char path[1024];
     sv_lc_meta meta;
     size_t n_rows;
+    int marked_incomplete; /* complete = 0 has been written */
 };
 
 /* HDF5 prints its error stack by default; library code must stay silent. */
@@ -162,6 +163,7 @@ int sv_lcfile_create(sv_lcfile **out, const char *path, const sv_lc_meta *meta, 
     if (!f) return sv_fail(err, "%s: out of memory", path);
     snprintf(f->path, sizeof f->path, "%s", path);
     f->meta = *meta;
+    f->marked_incomplete = 1;
     f->file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (f->file < 0) {
         free(f);
@@ -180,6 +182,10 @@ int sv_lcfile_create(sv_lcfile **out, const char *path, const sv_lc_meta *meta, 
 int sv_lcfile_append(sv_lcfile *f, const char *id, int64_t visual_start, int64_t visual_end,
                      int64_t n_tokens, const double *const lc[SV_N_GROUPS], sv_error *err) {
     int64_t ints[3] = {visual_start, visual_end, n_tokens};
+    /* a finished file being extended again stops claiming to be complete */
+    if (!f->marked_incomplete && write_attr_int(f->file, "complete", 0))
+        return sv_fail(err, "%s: cannot update the complete flag", f->path);
+    f->marked_incomplete = 1;
     hid_t str = utf8_string_type(0);
     int rc = SV_OK;
     for (int g = 0; g < SV_N_GROUPS && rc == SV_OK; g++) {
@@ -417,7 +423,7 @@ int sv_lcfile_resume(sv_lcfile **out, const char *path, const sv_lc_meta *meta, 
     f->file = file;
     f->meta = *meta;
     f->n_rows = *n_done = complete_rows(file, meta);
-    if (complete) write_attr_int(file, "complete", 0); /* it is being extended again */
+    f->marked_incomplete = !complete;
     *out = f;
     return SV_OK;
 }

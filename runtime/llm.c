@@ -127,6 +127,17 @@ int sv_llm_embed_tokens(const sv_model *m, const int *ids, size_t n, float *out,
     return SV_OK;
 }
 
+void sv_llm_run_layers(sv_context *ctx, int first, size_t n, size_t pos0,
+                       const sv_policy *policy, float *inputs) {
+    const sv_text_config *t = &ctx->m->cfg.text;
+    size_t rows_bytes = n * (size_t)t->hidden * sizeof(float);
+    for (int l = first; l < t->n_layers; l++) {
+        if (inputs) memcpy(inputs + (size_t)l * ctx->n_ctx * t->hidden, ctx->x, rows_bytes);
+        sv_layer_mode mode = policy && policy->modes ? policy->modes[l] : SV_LAYER_DENSE;
+        sv_llm_layer(ctx, l, n, pos0, mode, policy);
+    }
+}
+
 int sv_llm_forward(sv_context *ctx, const float *embeds, size_t n, const sv_policy *policy,
                    sv_error *err) {
     const sv_text_config *t = &ctx->m->cfg.text;
@@ -135,10 +146,7 @@ int sv_llm_forward(sv_context *ctx, const float *embeds, size_t n, const sv_poli
         return sv_fail(err, "%s: sequence of %zu positions exceeds the context (%zu)",
                        ctx->m->dir, ctx->n_past + n, ctx->n_ctx);
     memcpy(ctx->x, embeds, n * (size_t)t->hidden * sizeof(float));
-    for (int l = 0; l < t->n_layers; l++) {
-        sv_layer_mode mode = policy && policy->modes ? policy->modes[l] : SV_LAYER_DENSE;
-        sv_llm_layer(ctx, l, n, ctx->n_past, mode, policy);
-    }
+    sv_llm_run_layers(ctx, 0, n, ctx->n_past, policy, NULL);
     ctx->n_past += n;
     sv_llm_logits(ctx, n - 1);
     return SV_OK;

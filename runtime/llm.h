@@ -45,5 +45,10 @@ int sv_llm_forward(sv_context *ctx, const float *embeds, size_t n, const sv_poli
 void sv_llm_layer(sv_context *ctx, int l, size_t n, size_t pos0, sv_layer_mode mode,
                   const sv_policy *policy);
 void sv_llm_logits(sv_context *ctx, size_t row);
+/* Layers first .. L-1 on the n rows in ctx->x (positions pos0 ..) under the
+ * policy. If inputs is given ([n_layers, n_ctx, hidden]), each layer's input
+ * rows are saved there first, so that a later run can restart at any layer. */
+void sv_llm_run_layers(sv_context *ctx, int first, size_t n, size_t pos0,
+                       const sv_policy *policy, float *inputs);
 
 #endif
