@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "cli.h"
+#include "flops.h"
+#include "freeze.h"
 #include "generate.h"
 #include "npy.h"
 #include "preprocess.h"
@@ -13,6 +15,8 @@
 
 typedef struct options {
     const char *model, *image, *prompt, *out, *text;
+    const char *freeze, *freeze_layers; /* ShortV mode: a freeze config or a layer list */
+    int profile;
     sv_aspect aspect;
     sv_template tmpl;
     int threads, max_new, no_bos, print_ids;
@@ -104,28 +108,90 @@ typedef struct session {
     sv_context *ctx;
     sv_prompt prompt;
     float *image_rows;
+    sv_layer_mode *modes;   /* [n_layers], ShortV mode; NULL: dense */
+    sv_group group;
+    double *layer_seconds;  /* [n_layers], --profile */
 } session;
 
 static void session_close(session *s) {
     free(s->image_rows);
+    free(s->modes);
+    free(s->layer_seconds);
     sv_prompt_free(&s->prompt);
     sv_context_free(s->ctx);
     sv_model_free(s->m);
+}
+
+/* --freeze F.json or --freeze-layers LIST -> per-layer modes (validated for this model). */
+static int load_freeze(session *s, const options *o, sv_error *err) {
+    if (!o->freeze && !o->freeze_layers) return SV_OK;
+    if (o->freeze && o->freeze_layers)
+        return sv_fail(err, "give --freeze or --freeze-layers, not both");
+    const sv_config *cfg = &s->m->cfg;
+    sv_freeze f;
+    int rc = o->freeze ? sv_freeze_load(o->freeze, cfg, &f, err)
+                       : sv_freeze_parse_layers(o->freeze_layers, cfg->text.n_layers, &f, err);
+    if (rc) return SV_FAIL;
+    s->group = f.group;
+    s->modes = sv_alloc_array((size_t)cfg->text.n_layers, sizeof *s->modes, err, "freeze");
+    rc = s->modes ? sv_freeze_fill_modes(&f, s->modes, cfg->text.n_layers, err) : SV_FAIL;
+    sv_freeze_free(&f);
+    return rc;
+}
+
+/* Per-layer time and FLOPs of the prefill, on stderr (--profile). */
+static void print_profile(const session *s) {
+    const sv_config *cfg = &s->m->cfg;
+    int L = cfg->text.n_layers;
+    int64_t v = (int64_t)(s->prompt.visual.end - s->prompt.visual.start);
+    int64_t t = (int64_t)s->prompt.n - v;
+    double *flops = calloc((size_t)L, sizeof *flops), *dense = calloc((size_t)L, sizeof *dense);
+    sv_error ignored;
+    if (!flops || !dense || sv_flops_per_layer(cfg, v, t, s->modes, s->group, flops, &ignored) ||
+        sv_flops_per_layer(cfg, v, t, NULL, s->group, dense, &ignored)) {
+        free(flops), free(dense);
+        return;
+    }
+    double total_s = 0, total_f = 0, total_dense = 0;
+    fprintf(stderr, "layer  mode    time ms    GFLOP   GFLOP/s\n");
+    for (int l = 0; l < L; l++) {
+        const char *mode = s->modes && s->modes[l] == SV_LAYER_FREEZE ? "frozen" : "dense";
+        double sec = s->layer_seconds[l];
+        fprintf(stderr, "%5d  %-6s %8.3f %8.3f %9.2f\n", l, mode, sec * 1e3, flops[l] * 1e-9,
+                sec > 0 ? flops[l] * 1e-9 / sec : 0.0);
+        total_s += sec, total_f += flops[l], total_dense += dense[l];
+    }
+    fprintf(stderr, "prefill decoder: %.3f ms, %.3f GFLOP (%.1f%% of dense), %.2f GFLOP/s; "
+                    "%zu positions, %lld visual\n",
+            total_s * 1e3, total_f * 1e-9, 100.0 * total_f / total_dense,
+            total_s > 0 ? total_f * 1e-9 / total_s : 0.0, s->prompt.n, (long long)v);
+    free(flops), free(dense);
 }
 
 /* Model, prompt, image and prefill: everything `logits` and `generate` share. */
 static int session_prefill(session *s, const options *o, int max_new, sv_error *err) {
     memset(s, 0, sizeof *s);
     sv_set_threads(o->threads);
-    if (sv_model_load(&s->m, o->model, err) ||
+    if (sv_model_load(&s->m, o->model, err) || load_freeze(s, o, err) ||
         sv_prompt_build(s->m, o->prompt, o->tmpl, &s->prompt, err) ||
         sv_context_new(&s->ctx, s->m, s->prompt.n + (size_t)max_new, err) ||
-        encode_image_file(s->ctx, o, &s->image_rows, err) ||
-        sv_prefill(s->ctx, &s->prompt, s->image_rows, NULL, err)) {
-        session_close(s);
-        return SV_FAIL;
+        encode_image_file(s->ctx, o, &s->image_rows, err))
+        goto fail;
+    if (o->profile) {
+        s->layer_seconds = s->ctx->layer_seconds =
+            sv_alloc_array((size_t)s->m->cfg.text.n_layers, sizeof(double), err, "profile");
+        if (!s->layer_seconds) goto fail;
+    }
+    sv_policy policy = {s->modes, s->group, s->prompt.visual};
+    if (sv_prefill(s->ctx, &s->prompt, s->image_rows, &policy, err)) goto fail;
+    if (o->profile) {
+        print_profile(s);
+        s->ctx->layer_seconds = NULL; /* decoding is not profiled */
     }
     return SV_OK;
+fail:
+    session_close(s);
+    return SV_FAIL;
 }
 
 static int cmd_logits(const options *o, sv_error *err) {
@@ -194,11 +260,13 @@ static const command commands[] = {
                     "  Writes the projector output, float32 [n_visual, hidden].\n",
      cmd_embed_image, "mio"},
     {"logits", "shortv logits -m DIR --image FILE -p TEXT [--template vicuna_v1|raw]\n"
-               "              [--aspect pad|crop] [-t N] -o OUT.npy\n"
+               "              [--aspect pad|crop] [--freeze F.json | --freeze-layers L,L,..]\n"
+               "              [--profile] [-t N] -o OUT.npy\n"
                "  Writes the next-token logits at the last prompt position, float32 [vocab].\n",
      cmd_logits, "mipo"},
     {"generate", "shortv generate -m DIR --image FILE -p TEXT [--template vicuna_v1|raw]\n"
-                 "                [--aspect pad|crop] [-n 64] [-t N] [--print-ids]\n"
+                 "                [--aspect pad|crop] [--freeze F.json | --freeze-layers L,L,..]\n"
+                 "                [--profile] [-n 64] [-t N] [--print-ids]\n"
                  "  Greedy continuation; prints the text (or the ids with --print-ids).\n",
      cmd_generate, "mip"},
 };
@@ -207,11 +275,16 @@ static const command commands[] = {
 static const char common_help[] =
     "Common options: -t/--threads N (OpenBLAS threads), --help.\n"
     "--template vicuna_v1 wraps TEXT in LLaVA's conversation (default); raw uses TEXT\n"
-    "as is and it must contain <image> once. --aspect: pad (LLaVA-1.5, default) or crop.\n";
+    "as is and it must contain <image> once. --aspect: pad (LLaVA-1.5, default) or crop.\n"
+    "ShortV mode (logits, generate): --freeze F.json (from shortv freeze) or --freeze-layers\n"
+    "31,29,... freezes the visual tokens in those layers during prefill: they provide keys and\n"
+    "values but skip Q, attention, O and the MLP. Decoding is unchanged. --profile prints\n"
+    "each decoder layer's prefill time and FLOPs on stderr.\n";
 
 /* Parses argv (argv[0] is the command name); returns 1 if --help was asked. */
 static int parse_options(const command *c, int argc, char **argv, options *o, sv_error *err) {
-    enum { OPT_NO_BOS = 256, OPT_PRINT_IDS, OPT_HELP, OPT_ASPECT, OPT_TEMPLATE, OPT_IMAGE };
+    enum { OPT_NO_BOS = 256, OPT_PRINT_IDS, OPT_HELP, OPT_ASPECT, OPT_TEMPLATE, OPT_IMAGE,
+           OPT_FREEZE, OPT_FREEZE_LAYERS, OPT_PROFILE };
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'},   {"image", required_argument, 0, OPT_IMAGE},
         {"prompt", required_argument, 0, 'p'},  {"output", required_argument, 0, 'o'},
@@ -219,7 +292,10 @@ static int parse_options(const command *c, int argc, char **argv, options *o, sv
         {"aspect", required_argument, 0, OPT_ASPECT},
         {"template", required_argument, 0, OPT_TEMPLATE},
         {"no-bos", no_argument, 0, OPT_NO_BOS}, {"print-ids", no_argument, 0, OPT_PRINT_IDS},
-        {"help", no_argument, 0, OPT_HELP},     {0, 0, 0, 0}};
+        {"help", no_argument, 0, OPT_HELP},
+        {"freeze", required_argument, 0, OPT_FREEZE},
+        {"freeze-layers", required_argument, 0, OPT_FREEZE_LAYERS},
+        {"profile", no_argument, 0, OPT_PROFILE}, {0, 0, 0, 0}};
     *o = (options){.aspect = SV_ASPECT_PAD, .tmpl = SV_TEMPLATE_VICUNA_V1, .max_new = 64};
     optind = 0; /* glibc: full re-initialisation */
     opterr = 0;
@@ -248,6 +324,9 @@ static int parse_options(const command *c, int argc, char **argv, options *o, sv
             break;
         case OPT_NO_BOS: o->no_bos = 1; break;
         case OPT_PRINT_IDS: o->print_ids = 1; break;
+        case OPT_FREEZE: o->freeze = optarg; break;
+        case OPT_FREEZE_LAYERS: o->freeze_layers = optarg; break;
+        case OPT_PROFILE: o->profile = 1; break;
         case 'h':
         case OPT_HELP: return 1;
         default: return cli_usage_error(err, c->name, "unknown option or missing value");

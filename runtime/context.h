@@ -32,6 +32,9 @@ typedef struct sv_context {
     float *scores;       /* [SV_ATTN_BLOCK, max(n_ctx, S)] */
     float *mm_scratch;   /* [SV_MATMUL_SCRATCH] */
     float *arena;
+    /* optional, set by the caller: seconds spent in each decoder layer are
+     * added to layer_seconds[l] ([n_layers]) */
+    double *layer_seconds;
 } sv_context;
 
 /* n_ctx: the longest sequence (prompt + generated tokens) this context will run. */

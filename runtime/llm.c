@@ -1,4 +1,5 @@
 #include <string.h>
+#include <time.h>
 
 #include "attention.h"
 #include "llm.h"
@@ -127,6 +128,12 @@ int sv_llm_embed_tokens(const sv_model *m, const int *ids, size_t n, float *out,
     return SV_OK;
 }
 
+static double seconds_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 void sv_llm_run_layers(sv_context *ctx, int first, size_t n, size_t pos0,
                        const sv_policy *policy, float *inputs) {
     const sv_text_config *t = &ctx->m->cfg.text;
@@ -134,7 +141,9 @@ void sv_llm_run_layers(sv_context *ctx, int first, size_t n, size_t pos0,
     for (int l = first; l < t->n_layers; l++) {
         if (inputs) memcpy(inputs + (size_t)l * ctx->n_ctx * t->hidden, ctx->x, rows_bytes);
         sv_layer_mode mode = policy && policy->modes ? policy->modes[l] : SV_LAYER_DENSE;
+        double t0 = ctx->layer_seconds ? seconds_now() : 0;
         sv_llm_layer(ctx, l, n, pos0, mode, policy);
+        if (ctx->layer_seconds) ctx->layer_seconds[l] += seconds_now() - t0;
     }
 }
 
