@@ -16,5 +16,8 @@ int cli_parse_double(const char *s, double *out);
 
 /* tokenize, preprocess, embed-image, logits, generate (cmd_runtime.c) */
 int cli_runtime_command(int argc, char **argv, sv_error *err);
+/* freeze (cmd_freeze.c), flops (cmd_flops.c) */
+int cli_freeze(int argc, char **argv, sv_error *err);
+int cli_flops(int argc, char **argv, sv_error *err);
 
 #endif

@@ -17,6 +17,8 @@ static const struct {
     {"embed-image", "an image's visual tokens after the projector (.npy)", cli_runtime_command},
     {"logits", "next-token logits after an image and a prompt (.npy)", cli_runtime_command},
     {"generate", "greedy answer to a prompt about an image", cli_runtime_command},
+    {"freeze", "choose the layers to freeze from an LC file -> freeze config", cli_freeze},
+    {"flops", "dense vs ShortV FLOPs of a prefill, from config.json alone", cli_flops},
 };
 #define N_COMMANDS (sizeof commands / sizeof *commands)
 

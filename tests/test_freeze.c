@@ -1,0 +1,405 @@
+/* Freeze configs: --freeze-layers lists, loading and its validation, the
+ * freeze command's selection rules on an LC file built to reproduce the
+ * paper's LLaVA-1.5-7B layer list, the round trip, and bad input. */
+#include <cjson/cJSON.h>
+#include <hdf5.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "freeze.h"
+#include "testutil.h"
+
+#define MODEL_7B "tests/fixtures/configs/llava-1.5-7b"
+#define MODEL_13B "tests/fixtures/configs/llava-1.5-13b"
+#define N_SAMPLES 4
+
+/* github.com/icip-cas/ShortV README: LLaVA-1.5-7B's replaced layers, ascending LC */
+static const int paper_7b[19] = {31, 29, 30, 28, 0, 26, 27, 25, 24, 22,
+                                 23, 21, 2,  3,  20, 18, 17, 12, 19};
+#define PAPER_7B_LIST "31,29,30,28,0,26,27,25,24,22,23,21,2,3,20,18,17,12,19"
+
+static char out[1 << 16], err[1 << 16];
+
+static int shortv(const char *args) {
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "%s %s", shortv_bin(), args);
+    return run_cmd(cmd, out, sizeof out, err, sizeof err);
+}
+
+static void expect_success(const char *args) {
+    int rc = shortv(args);
+    if (rc != 0) fail_msg("shortv %s: exit %d: %s", args, rc, err);
+}
+
+static void expect_error(const char *args, const char *names, const char *what) {
+    int rc = shortv(args);
+    printf("# %s", err);
+    if (rc != 1) fail_msg("shortv %s: exit %d, want 1", args, rc);
+    if (strncmp(err, "shortv: error: ", 15) || !strstr(err, names) || !strstr(err, what) ||
+        strchr(err, '\n') != err + strlen(err) - 1)
+        fail_msg("shortv %s: stderr '%s' should be one line naming '%s' and saying '%s'", args,
+                 err, names, what);
+}
+
+static sv_config load_config(const char *dir) {
+    sv_config cfg;
+    sv_error e;
+    if (sv_config_load(&cfg, dir, &e)) fail_msg("%s", e.msg);
+    return cfg;
+}
+
+/* Visual ranks: the paper's 19 layers first, then the others by id; layer
+ * of rank r has mean visual LC (r+1)/100 (samples spread around it). Text LC
+ * falls with the layer id. Every sample: 576 visual tokens of 640. */
+static void lc_rows(int i, double *vis, double *txt) {
+    int rank = 0, ranked[32] = {0};
+    for (int k = 0; k < 19; k++) {
+        vis[paper_7b[k]] = (rank++ + 1) / 100.0;
+        ranked[paper_7b[k]] = 1;
+    }
+    for (int l = 0; l < 32; l++)
+        if (!ranked[l]) vis[l] = (rank++ + 1) / 100.0;
+    for (int l = 0; l < 32; l++) {
+        vis[l] *= 1 + 0.1 * (i - 1.5);
+        txt[l] = (32 - l) / 10.0;
+    }
+}
+
+/* An LC file measured on `model` (recorded path and hash), finished or not. */
+static void make_lc(const char *path, const char *model, int groups, int finish) {
+    sv_config cfg = load_config(model);
+    sv_lc_meta m = {
+        .seed = 42, .limit = N_SAMPLES, .n_layers = cfg.text.n_layers, .groups = groups};
+    snprintf(m.model, sizeof m.model, "%s", model);
+    memcpy(m.config_hash, cfg.hash, 17);
+    strcpy(m.manifest, "calib/gqa40.jsonl");
+    strcpy(m.aspect, "pad");
+    sv_lcfile *f;
+    sv_error e;
+    if (sv_lcfile_create(&f, path, &m, &e)) fail_msg("%s", e.msg);
+    for (int i = 0; i < N_SAMPLES; i++) {
+        double vis[32], txt[32];
+        const double *lc[SV_N_GROUPS] = {groups & 1 ? vis : NULL, groups & 2 ? txt : NULL};
+        char id[16];
+        lc_rows(i, vis, txt);
+        snprintf(id, sizeof id, "q%d", i);
+        if (sv_lcfile_append(f, id, 5, 581, 640, lc, &e)) fail_msg("%s", e.msg);
+    }
+    if (!finish) {
+        sv_lcfile_close(f);
+        return;
+    }
+    if (sv_lcfile_finish(f, &e)) fail_msg("%s", e.msg);
+}
+
+/* ---------------------------------------------------------------- lists and loading */
+
+static void test_parse_layers(void **s) {
+    (void)s;
+    sv_freeze f;
+    sv_error e;
+    assert_int_equal(sv_freeze_parse_layers("31,29,7", 32, &f, &e), SV_OK);
+    assert_int_equal(f.n_frozen, 3);
+    assert_int_equal(f.layers[0], 31);
+    assert_int_equal(f.layers[2], 7);
+    assert_int_equal(f.group, SV_GROUP_VISUAL);
+    sv_layer_mode modes[32];
+    assert_int_equal(sv_freeze_fill_modes(&f, modes, 32, &e), SV_OK);
+    for (int l = 0; l < 32; l++)
+        assert_int_equal(modes[l], l == 31 || l == 29 || l == 7 ? SV_LAYER_FREEZE : SV_LAYER_DENSE);
+    assert_int_equal(sv_freeze_fill_modes(&f, modes, 40, &e), SV_FAIL);
+    sv_freeze_free(&f);
+
+    static const struct { const char *list, *why; } bad[] = {
+        {"", "no frozen layers"},          {"31,29,31", "layer 31 is listed twice"},
+        {"32", "layer 32 is out of range"}, {"-1", "layer -1 is out of range"},
+        {"3,,4", "not a comma-separated"}, {"3,", "not a comma-separated"},
+        {"3.5", "not a comma-separated"},  {"x", "not a comma-separated"},
+        {" 3", "not a comma-separated"},   {"+3", "not a comma-separated"},
+        {"99999999999999999999", "not a comma-separated"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(sv_freeze_parse_layers(bad[i].list, 32, &f, &e), SV_FAIL);
+        if (!strstr(e.msg, bad[i].why))
+            fail_msg("'%s': '%s' lacks '%s'", bad[i].list, e.msg, bad[i].why);
+        assert_null(f.layers);
+    }
+}
+
+/* Writes a freeze config with the given fields spliced in. */
+static void write_config(const char *path, const char *format, const char *version,
+                         const char *group, const char *hash, const char *n_layers,
+                         const char *layers) {
+    char text[2048];
+    snprintf(text, sizeof text,
+             "{\"format\": %s, \"version\": %s, \"group\": %s, \"model\": {\"config_hash\": %s, "
+             "\"n_layers\": %s}, \"frozen_layers\": %s}",
+             format, version, group, hash, n_layers, layers);
+    write_text(path, text);
+}
+
+static void test_load_validation(void **s) {
+    (void)s;
+    sv_config cfg = load_config(MODEL_7B), other = load_config(MODEL_13B);
+    char path[1200], hash[32];
+    snprintf(path, sizeof path, "%s/f.json", scratch_dir("freeze_load"));
+    snprintf(hash, sizeof hash, "\"%s\"", cfg.hash);
+    sv_freeze f;
+    sv_error e;
+
+    write_config(path, "\"shortv-freeze\"", "1", "\"visual\"", hash, "32", "[31, 29, 7]");
+    assert_int_equal(sv_freeze_load(path, &cfg, &f, &e), SV_OK);
+    assert_int_equal(f.n_frozen, 3);
+    assert_int_equal(f.layers[1], 29);
+    assert_string_equal(f.config_hash, cfg.hash);
+    sv_freeze_free(&f);
+    assert_int_equal(sv_freeze_load(path, NULL, &f, &e), SV_OK); /* no model check */
+    sv_freeze_free(&f);
+    /* a config from another model: 40 layers / another hash with the same layer count */
+    assert_int_equal(sv_freeze_load(path, &other, &f, &e), SV_FAIL);
+    assert_non_null(strstr(e.msg, "made for a model with 32 layers, but this model has 40"));
+    write_config(path, "\"shortv-freeze\"", "1", "\"visual\"", "\"0123456789abcdef\"", "32",
+                 "[1]");
+    assert_int_equal(sv_freeze_load(path, &cfg, &f, &e), SV_FAIL);
+    assert_non_null(strstr(e.msg, "made for another model (config hash 0123456789abcdef"));
+
+    static const struct {
+        const char *format, *version, *group, *hash, *n_layers, *layers, *why;
+    } bad[] = {
+        {"\"shortv-lc\"", "1", "\"visual\"", NULL, "32", "[1]", "not a shortv freeze config"},
+        {"\"shortv-freeze\"", "2", "\"visual\"", NULL, "32", "[1]", "unsupported version"},
+        {"\"shortv-freeze\"", "\"1\"", "\"visual\"", NULL, "32", "[1]", "unsupported version"},
+        {"\"shortv-freeze\"", "1", "\"audio\"", NULL, "32", "[1]", "group must be"},
+        {"\"shortv-freeze\"", "1", "\"visual\"", "\"xyz\"", "32", "[1]", "config_hash must be"},
+        {"\"shortv-freeze\"", "1", "\"visual\"", NULL, "0", "[1]", "n_layers must be"},
+        {"\"shortv-freeze\"", "1", "\"visual\"", NULL, "32", "[]", "no frozen layers"},
+        {"\"shortv-freeze\"", "1", "\"visual\"", NULL, "32", "[32]", "layer 32 is out of range"},
+        {"\"shortv-freeze\"", "1", "\"visual\"", NULL, "32", "[-1]", "layer -1 is out of range"},
+        {"\"shortv-freeze\"", "1", "\"visual\"", NULL, "32", "[3, 4, 3]", "layer 3 is listed twice"},
+        {"\"shortv-freeze\"", "1", "\"visual\"", NULL, "32", "[3, 4.5]", "frozen_layers[1] is not an integer"},
+        {"\"shortv-freeze\"", "1", "\"visual\"", NULL, "32", "[\"3\"]", "frozen_layers[0] is not an integer"},
+        {"\"shortv-freeze\"", "1", "\"visual\"", NULL, "32", "[true]", "frozen_layers[0] is not an integer"},
+        {"\"shortv-freeze\"", "1", "\"visual\"", NULL, "32", "\"31,29\"", "frozen_layers must be a list"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        write_config(path, bad[i].format, bad[i].version, bad[i].group,
+                     bad[i].hash ? bad[i].hash : hash, bad[i].n_layers, bad[i].layers);
+        assert_int_equal(sv_freeze_load(path, &cfg, &f, &e), SV_FAIL);
+        if (!strstr(e.msg, bad[i].why) || !strstr(e.msg, path))
+            fail_msg("case %zu: '%s' lacks the path or '%s'", i, e.msg, bad[i].why);
+        assert_null(f.layers);
+    }
+    write_text(path, "{\"format\": \"shortv-freeze\", \"version\": 1, \"gro");
+    assert_int_equal(sv_freeze_load(path, &cfg, &f, &e), SV_FAIL);
+    assert_non_null(strstr(e.msg, "malformed or truncated"));
+    write_text(path, "[1, 2]");
+    assert_int_equal(sv_freeze_load(path, &cfg, &f, &e), SV_FAIL);
+    assert_int_equal(sv_freeze_load("no/such/f.json", &cfg, &f, &e), SV_FAIL);
+    assert_non_null(strstr(e.msg, "no/such/f.json: cannot open"));
+}
+
+/* ---------------------------------------------------------------- the freeze command */
+
+static double number_at(const cJSON *root, const char *object, const char *key) {
+    const cJSON *o = object ? cJSON_GetObjectItemCaseSensitive(root, object) : root;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsNumber(v))
+        fail_msg("freeze config has no number %s.%s", object ? object : "", key);
+    return v->valuedouble;
+}
+
+static const char *string_at(const cJSON *root, const char *object, const char *key) {
+    const cJSON *o = object ? cJSON_GetObjectItemCaseSensitive(root, object) : root;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsString(v))
+        fail_msg("freeze config has no string %s.%s", object ? object : "", key);
+    return v->valuestring;
+}
+
+static void check_paper_config(const char *path, const char *rule, double value) {
+    sv_config cfg = load_config(MODEL_7B);
+    sv_freeze f;
+    sv_error e;
+    if (sv_freeze_load(path, &cfg, &f, &e)) fail_msg("%s", e.msg);
+    assert_int_equal(f.n_frozen, 19);
+    assert_memory_equal(f.layers, paper_7b, sizeof paper_7b);
+    sv_freeze_free(&f);
+
+    char *text = sv_read_file(path, NULL, &e);
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    assert_non_null(root);
+    assert_string_equal(string_at(root, NULL, "format"), "shortv-freeze");
+    assert_true(number_at(root, NULL, "version") == 1);
+    assert_string_equal(string_at(root, NULL, "group"), "visual");
+    assert_string_equal(string_at(root, "model", "path"), MODEL_7B);
+    assert_string_equal(string_at(root, "model", "config_hash"), cfg.hash);
+    assert_string_equal(string_at(root, "selection", "rule"), rule);
+    assert_true(number_at(root, "selection", "value") == value);
+    assert_true(number_at(root, "flops", "visual_tokens") == 576);
+    assert_true(number_at(root, "flops", "text_tokens") == 64);
+    assert_true(fabs(number_at(root, "flops", "dense") / 1e12 - 8.504) < 1e-3);
+    assert_true(fabs(number_at(root, "flops", "ratio") - 0.552) < 1e-3);
+    assert_true(number_at(root, "calibration", "n_samples") == N_SAMPLES);
+    assert_true(number_at(root, "calibration", "seed") == 42);
+    assert_string_equal(string_at(root, "calibration", "manifest"), "calib/gqa40.jsonl");
+    const cJSON *ranking = cJSON_GetObjectItemCaseSensitive(root, "ranking");
+    assert_int_equal(cJSON_GetArraySize(ranking), 32);
+    const cJSON *first = cJSON_GetArrayItem(ranking, 0), *last = cJSON_GetArrayItem(ranking, 31);
+    assert_true(number_at(first, NULL, "layer") == 31);
+    assert_true(fabs(number_at(first, NULL, "mean_lc") - 0.01) < 1e-12);
+    assert_true(number_at(first, NULL, "std_lc") > 0);
+    assert_true(number_at(last, NULL, "layer") == 16);
+    cJSON_Delete(root);
+}
+
+static void test_freeze_rules(void **s) {
+    (void)s;
+    char dir[1024], lc[1200], json[1200], args[4096];
+    snprintf(dir, sizeof dir, "%s", scratch_dir("freeze_rules"));
+    snprintf(lc, sizeof lc, "%s/lc.h5", dir);
+    snprintf(json, sizeof json, "%s/freeze.json", dir);
+    make_lc(lc, MODEL_7B, 3, 1);
+
+    snprintf(args, sizeof args, "freeze %s -n 19 -o %s", lc, json);
+    expect_success(args);
+    assert_non_null(strstr(err, "19 of 32 layers frozen (visual tokens): dense 8.5 TFLOPs -> "
+                                "ShortV 4.7 TFLOPs (55%)"));
+    check_paper_config(json, "count", 19);
+    /* R = 0.55 keeps 55.2% with 19 layers; a 20th would go to 52.8% */
+    snprintf(args, sizeof args, "freeze %s --flops-ratio 0.55 -o %s", lc, json);
+    expect_success(args);
+    check_paper_config(json, "flops_ratio", 0.55);
+    snprintf(args, sizeof args, "freeze %s --max-lc 0.195 --group visual -o %s", lc, json);
+    expect_success(args);
+    check_paper_config(json, "max_lc", 0.195);
+    snprintf(args, sizeof args, "flops -m %s --freeze %s", MODEL_7B, json);
+    expect_success(args);
+    assert_non_null(strstr(out, "dense 8.5 TFLOPs -> ShortV 4.7 TFLOPs (55%)"));
+
+    /* the paper's environment-variable form, to a file and to stdout */
+    char env[1200];
+    snprintf(env, sizeof env, "%s/layers.env", dir);
+    snprintf(args, sizeof args, "freeze %s -n 19 --format env -o %s", lc, env);
+    expect_success(args);
+    char *text = sv_read_file(env, NULL, &(sv_error){0});
+    assert_string_equal(text, "REPLACED_LAYERS=" PAPER_7B_LIST "\n");
+    free(text);
+    snprintf(args, sizeof args, "freeze %s -n 19 --format env", lc);
+    expect_success(args);
+    assert_string_equal(out, "REPLACED_LAYERS=" PAPER_7B_LIST "\n");
+    snprintf(args, sizeof args, "freeze %s -n 3 --format env -o - --group text", lc);
+    expect_success(args);
+    assert_string_equal(out, "REPLACED_LAYERS=31,30,29\n");
+
+    /* text group round trip; -m given explicitly */
+    snprintf(args, sizeof args, "freeze %s -n 3 --group text -m %s -o %s", lc, MODEL_7B, json);
+    expect_success(args);
+    sv_config cfg = load_config(MODEL_7B);
+    sv_freeze f;
+    sv_error e;
+    if (sv_freeze_load(json, &cfg, &f, &e)) fail_msg("%s", e.msg);
+    assert_int_equal(f.group, SV_GROUP_TEXT);
+    assert_int_equal(f.n_frozen, 3);
+    assert_int_equal(f.layers[0], 31);
+    assert_int_equal(f.layers[2], 29);
+    sv_freeze_free(&f);
+    expect_success("freeze --help");
+    assert_non_null(strstr(out, "usage: shortv freeze"));
+}
+
+static void test_freeze_bad_input(void **s) {
+    (void)s;
+    char dir[1024], lc[1200], path[1200], args[4096];
+    snprintf(dir, sizeof dir, "%s", scratch_dir("freeze_bad"));
+    snprintf(lc, sizeof lc, "%s/lc.h5", dir);
+    make_lc(lc, MODEL_7B, 1, 1);
+
+    snprintf(args, sizeof args, "freeze %s -n 33", lc);
+    expect_error(args, "freeze", "-n 33 must be between 1 and the model's 32 layers");
+    snprintf(args, sizeof args, "freeze %s -n 0", lc);
+    expect_error(args, "freeze", "-n 0 must be between 1");
+    snprintf(args, sizeof args, "freeze %s --flops-ratio 0", lc);
+    expect_error(args, "freeze", "--flops-ratio 0 must be in (0, 1]");
+    snprintf(args, sizeof args, "freeze %s --flops-ratio 1.5", lc);
+    expect_error(args, "freeze", "--flops-ratio 1.5 must be in (0, 1]");
+    snprintf(args, sizeof args, "freeze %s --flops-ratio 1", lc);
+    expect_error(args, "freeze", "freezes no layer");
+    snprintf(args, sizeof args, "freeze %s --max-lc 0.001", lc);
+    expect_error(args, "freeze", "no layer has mean visual LC <= 0.001");
+    snprintf(args, sizeof args, "freeze %s -o x.json", lc);
+    expect_error(args, "freeze", "exactly one of -n, --flops-ratio and --max-lc");
+    snprintf(args, sizeof args, "freeze %s -n 3 --max-lc 1", lc);
+    expect_error(args, "freeze", "exactly one of -n, --flops-ratio and --max-lc");
+    expect_error("freeze -n 3", "freeze", "LC.h5 is required");
+    snprintf(args, sizeof args, "freeze %s -n 3 --group text", lc);
+    expect_error(args, lc, "did not measure the text group");
+    snprintf(args, sizeof args, "freeze %s -n 3 --format yaml", lc);
+    expect_error(args, "freeze", "--format must be json or env");
+
+    /* an LC file of another model than -m, and one whose model cannot be found */
+    snprintf(args, sizeof args, "freeze %s -n 3 -m %s", lc, MODEL_13B);
+    expect_error(args, lc, "measured on another model");
+    snprintf(args, sizeof args, "freeze %s -n 3 --config %s/config.json", lc,
+             "tests/fixtures/configs/llava-next-7b");
+    expect_error(args, lc, "measured on another model");
+    snprintf(path, sizeof path, "%s/moved", dir);
+    snprintf(args, sizeof args, "mkdir -p %s && cp %s/config.json %s/", path, MODEL_7B, path);
+    assert_int_equal(system(args), 0);
+    snprintf(path, sizeof path, "%s/lc_moved.h5", dir);
+    char moved[1200];
+    snprintf(moved, sizeof moved, "%s/moved", dir);
+    make_lc(path, moved, 1, 1);
+    snprintf(args, sizeof args, "rm -r %s", moved);
+    assert_int_equal(system(args), 0);
+    snprintf(args, sizeof args, "freeze %s -n 3", path);
+    expect_error(args, "give it with -m DIR", "cannot read the config");
+    snprintf(args, sizeof args, "freeze %s -n 3 -m %s --format env", path, MODEL_7B);
+    expect_success(args);
+
+    /* missing, truncated, foreign and unfinished LC files */
+    snprintf(args, sizeof args, "freeze %s/none.h5 -n 3", dir);
+    expect_error(args, "none.h5", "cannot open");
+    snprintf(path, sizeof path, "%s/truncated.h5", dir);
+    size_t len;
+    char *bytes = sv_read_file(lc, &len, &(sv_error){0});
+    write_bytes(path, bytes, len / 3);
+    free(bytes);
+    snprintf(args, sizeof args, "freeze %s -n 3", path);
+    expect_error(args, path, "");
+    snprintf(path, sizeof path, "%s/foreign.h5", dir);
+    hid_t h = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(h >= 0);
+    H5Fclose(h);
+    snprintf(args, sizeof args, "freeze %s -n 3", path);
+    expect_error(args, path, "not a shortv LC file");
+    snprintf(path, sizeof path, "%s/not_hdf5.h5", dir);
+    write_text(path, "{\"format\": \"shortv-freeze\"}");
+    snprintf(args, sizeof args, "freeze %s -n 3", path);
+    expect_error(args, path, "not an HDF5 file");
+    snprintf(path, sizeof path, "%s/unfinished.h5", dir);
+    make_lc(path, MODEL_7B, 1, 0);
+    snprintf(args, sizeof args, "freeze %s -n 3", path);
+    expect_error(args, path, "incomplete");
+
+    /* an output folder that does not exist: an error and no file, not even a .tmp */
+    snprintf(path, sizeof path, "%s/no/such/folder/f.json", dir);
+    snprintf(args, sizeof args, "freeze %s -n 3 -o %s", lc, path);
+    expect_error(args, path, "cannot create");
+    assert_int_not_equal(access(path, F_OK), 0);
+    strcat(path, ".tmp");
+    assert_int_not_equal(access(path, F_OK), 0);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_layers),
+        cmocka_unit_test(test_load_validation),
+        cmocka_unit_test(test_freeze_rules),
+        cmocka_unit_test(test_freeze_bad_input),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
