@@ -19,5 +19,8 @@ int cli_runtime_command(int argc, char **argv, sv_error *err);
 /* freeze (cmd_freeze.c), flops (cmd_flops.c) */
 int cli_freeze(int argc, char **argv, sv_error *err);
 int cli_flops(int argc, char **argv, sv_error *err);
+/* plot (cmd_plot.c), report (cmd_report.c) */
+int cli_plot(int argc, char **argv, sv_error *err);
+int cli_report(int argc, char **argv, sv_error *err);
 
 #endif

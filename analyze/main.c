@@ -19,6 +19,8 @@ static const struct {
     {"generate", "greedy answer to a prompt about an image", cli_runtime_command},
     {"freeze", "choose the layers to freeze from an LC file -> freeze config", cli_freeze},
     {"flops", "dense vs ShortV FLOPs of a prefill, from config.json alone", cli_flops},
+    {"plot", "gnuplot PNG/SVG plots of an LC file", cli_plot},
+    {"report", "offline HTML report of an LC file (plots, ranking, trust)", cli_report},
 };
 #define N_COMMANDS (sizeof commands / sizeof *commands)
 

@@ -1,0 +1,343 @@
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "plot.h"
+#include "report.h"
+#include "version.h"
+
+/* ---------------------------------------------------------------- freeze config */
+
+static const cJSON *member(const cJSON *o, const char *key) {
+    return cJSON_GetObjectItemCaseSensitive(o, key);
+}
+
+static int read_frozen_layers(sv_report_freeze *f, const cJSON *list, int n_layers,
+                              sv_error *err) {
+    int n = cJSON_IsArray(list) ? cJSON_GetArraySize(list) : 0;
+    if (n < 1) return sv_fail(err, "%s: frozen_layers must be a non-empty array", f->path);
+    if (!(f->layers = sv_alloc_array((size_t)n, sizeof *f->layers, err, f->path)))
+        return SV_FAIL;
+    f->n_frozen = n;
+    for (int i = 0; i < n; i++) {
+        const cJSON *item = cJSON_GetArrayItem(list, i);
+        double v = cJSON_IsNumber(item) ? item->valuedouble : -1;
+        if (v != floor(v) || v < 0 || v >= n_layers)
+            return sv_fail(err, "%s: frozen_layers[%d] is not a layer of this %d-layer model",
+                           f->path, i, n_layers);
+        f->layers[i] = (int)v;
+        for (int j = 0; j < i; j++)
+            if (f->layers[j] == f->layers[i])
+                return sv_fail(err, "%s: frozen_layers lists layer %d twice", f->path, (int)v);
+    }
+    return SV_OK;
+}
+
+static int read_model_and_group(sv_report_freeze *f, const cJSON *root, const sv_lc_data *d,
+                                 sv_error *err) {
+    const cJSON *format = member(root, "format"), *group = member(root, "group");
+    const cJSON *hash = member(member(root, "model"), "config_hash");
+    if (!cJSON_IsString(format) || strcmp(format->valuestring, "shortv-freeze") != 0)
+        return sv_fail(err, "%s: not a shortv freeze config (format must be \"shortv-freeze\")",
+                       f->path);
+    f->group = -1;
+    for (int g = 0; g < SV_N_GROUPS && cJSON_IsString(group); g++)
+        if (strcmp(group->valuestring, sv_group_name(g)) == 0) f->group = g;
+    if (f->group < 0) return sv_fail(err, "%s: group must be \"visual\" or \"text\"", f->path);
+    if (!cJSON_IsString(hash) || strlen(hash->valuestring) >= sizeof f->config_hash)
+        return sv_fail(err, "%s: model.config_hash is missing", f->path);
+    snprintf(f->config_hash, sizeof f->config_hash, "%s", hash->valuestring);
+    if (strcmp(f->config_hash, d->meta.config_hash) != 0)
+        return sv_fail(err, "%s: made for model config %s, but the LC file's model is %s",
+                       f->path, f->config_hash, d->meta.config_hash);
+    return SV_OK;
+}
+
+static void read_selection_and_flops(sv_report_freeze *f, const cJSON *root) {
+    const cJSON *sel = member(root, "selection"), *flops = member(root, "flops");
+    const cJSON *rule = member(sel, "rule"), *value = member(sel, "value");
+    if (cJSON_IsString(rule)) snprintf(f->rule, sizeof f->rule, "%s", rule->valuestring);
+    if (cJSON_IsNumber(value)) f->value = value->valuedouble;
+    const cJSON *dense = member(flops, "dense"), *shortv = member(flops, "shortv");
+    const cJSON *ratio = member(flops, "ratio");
+    f->has_flops = cJSON_IsNumber(dense) && cJSON_IsNumber(shortv) && cJSON_IsNumber(ratio);
+    if (f->has_flops)
+        f->dense = dense->valuedouble, f->shortv = shortv->valuedouble,
+        f->ratio = ratio->valuedouble;
+}
+
+int sv_report_freeze_read(sv_report_freeze *f, const char *path, const sv_lc_data *d,
+                          sv_error *err) {
+    memset(f, 0, sizeof *f);
+    snprintf(f->path, sizeof f->path, "%s", path);
+    char *text = sv_read_file(path, NULL, err);
+    if (!text) return SV_FAIL;
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    int rc = cJSON_IsObject(root) ? SV_OK : sv_fail(err, "%s: not valid JSON", path);
+    if (rc == SV_OK) rc = read_model_and_group(f, root, d, err);
+    if (rc == SV_OK)
+        rc = read_frozen_layers(f, member(root, "frozen_layers"), d->meta.n_layers, err);
+    if (rc == SV_OK) read_selection_and_flops(f, root);
+    cJSON_Delete(root);
+    if (rc != SV_OK) sv_report_freeze_free(f);
+    return rc;
+}
+
+void sv_report_freeze_free(sv_report_freeze *f) {
+    free(f->layers);
+    f->layers = NULL;
+    f->n_frozen = 0;
+}
+
+/* ---------------------------------------------------------------- HTML pieces */
+
+static void html(FILE *f, const char *s) {
+    for (; *s; s++) {
+        switch (*s) {
+        case '&': fputs("&amp;", f); break;
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '"': fputs("&quot;", f); break;
+        case '\'': fputs("&#39;", f); break;
+        default: fputc(*s, f);
+        }
+    }
+}
+
+/* A FLOPs count with an SI prefix: "8.54 TFLOPs". */
+static void flops_text(FILE *f, double v) {
+    static const char *const prefix[] = {"", "k", "M", "G", "T", "P"};
+    int p = 0;
+    while (p < 5 && fabs(v) >= 1000) v /= 1000, p++;
+    fprintf(f, "%.3g %sFLOPs", v, prefix[p]);
+}
+
+static const char style[] =
+    "body{font-family:sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222}"
+    "h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}"
+    "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.25em .6em;"
+    "text-align:right}th{background:#f2f2f2}td.l,th.l{text-align:left}"
+    "tr.frozen td{background:#e8f1fb}img{max-width:100%;border:1px solid #eee;margin:.5em 0}"
+    ".warn{background:#fff3cd;border:1px solid #e0b400;padding:.8em 1em;font-weight:bold}"
+    ".verdict{background:#f6f6f6;border-left:4px solid #888;padding:.5em 1em}"
+    "code{background:#f2f2f2;padding:0 .2em}";
+
+static void write_head(FILE *f, const char *lc_path) {
+    fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>", f);
+    fputs("shortv report: ", f);
+    html(f, lc_path);
+    fprintf(f, "</title>\n<style>%s</style>\n</head>\n<body>\n<h1>ShortV layer contribution: ",
+            style);
+    html(f, lc_path);
+    fputs("</h1>\n", f);
+}
+
+static void write_incomplete_warning(FILE *f, const sv_lc_data *d) {
+    if (d->complete) return;
+    fprintf(f, "<p class=\"warn\">Warning: this calibration is incomplete (the sweep was "
+               "interrupted or is still running); everything below uses the %zu samples "
+               "written so far. Continue it with <code>shortv calibrate ... --resume</code>.</p>\n",
+            d->n_samples);
+}
+
+/* What the split-half tau says about the number of calibration samples. The
+ * thresholds are rules of thumb: tau counts pairwise swaps, so 0.9 means 5% of
+ * layer pairs are ordered differently by the two halves. */
+static void write_tau_verdict(FILE *f, const char *group, double tau, size_t n) {
+    fprintf(f, "<p class=\"verdict\"><b>%s tokens:</b> ", group);
+    if (isnan(tau))
+        fprintf(f, "Kendall &tau; is not available: it needs at least 2 samples and LC values "
+                   "that differ between layers. With %zu sample%s the ranking cannot be checked; "
+                   "calibrate on more samples.", n, n == 1 ? "" : "s");
+    else if (tau >= 0.9)
+        fprintf(f, "&tau; = %.3f: the two halves of the calibration set rank the layers almost "
+                   "identically, so %zu samples were enough for a stable ranking.", tau, n);
+    else if (tau >= 0.7)
+        fprintf(f, "&tau; = %.3f: the two halves broadly agree but swap some layers. The ranking "
+                   "is usable, but layers near the freeze cut-off may change with more samples: "
+                   "check the bottom-N stability below, or calibrate on more than %zu samples.",
+                tau, n);
+    else
+        fprintf(f, "&tau; = %.3f: the two halves disagree on the order of the layers, so %zu "
+                   "samples are not enough to rank them reliably. Calibrate on more samples "
+                   "(e.g. twice as many) before choosing layers to freeze.", tau, n);
+    fputs("</p>\n", f);
+}
+
+static void write_trust(FILE *f, const sv_lc_data *d, const sv_layer_stats st[SV_N_GROUPS]) {
+    fputs("<h2>Can the ranking be trusted?</h2>\n<p>The calibration samples are split into "
+          "two halves (even and odd rows); each half ranks the layers by mean LC, and Kendall's "
+          "&tau;-b compares the two rankings (1: identical, 0: unrelated). Each half has only "
+          "half the samples, so the full set's ranking is somewhat more stable than &tau; "
+          "suggests.</p>\n", f);
+    for (int g = 0; g < SV_N_GROUPS; g++)
+        if (d->lc[g]) write_tau_verdict(f, sv_group_name(g), st[g].split_tau, d->n_samples);
+}
+
+static int is_frozen(const sv_report_freeze *fz, int g, int layer) {
+    for (int i = 0; fz && fz->group == g && i < fz->n_frozen; i++)
+        if (fz->layers[i] == layer) return 1;
+    return 0;
+}
+
+/* Whether the frozen layers are the first n_frozen of the ranking (in any order). */
+static int is_bottom_set(const sv_report_freeze *fz, const int32_t *order) {
+    for (int r = 0; r < fz->n_frozen; r++)
+        if (!is_frozen(fz, fz->group, order[r])) return 0;
+    return 1;
+}
+
+static void write_freeze(FILE *f, const sv_report_freeze *fz, const sv_lc_data *d,
+                         const sv_layer_stats st[SV_N_GROUPS]) {
+    if (!fz) return;
+    fputs("<h2>Freeze config</h2>\n<table>\n<tr><th class=\"l\">file</th><td class=\"l\">", f);
+    html(f, fz->path);
+    fprintf(f, "</td></tr>\n<tr><th class=\"l\">group</th><td class=\"l\">%s</td></tr>\n",
+            sv_group_name(fz->group));
+    fprintf(f, "<tr><th class=\"l\">frozen layers (%d)</th><td class=\"l\">", fz->n_frozen);
+    for (int i = 0; i < fz->n_frozen; i++) fprintf(f, "%s%d", i ? ", " : "", fz->layers[i]);
+    fputs("</td></tr>\n<tr><th class=\"l\">selection</th><td class=\"l\">", f);
+    if (*fz->rule) html(f, fz->rule), fprintf(f, " = %g", fz->value);
+    else fputs("not recorded", f);
+    fputs("</td></tr>\n<tr><th class=\"l\">FLOPs of one prefill</th><td class=\"l\">", f);
+    if (fz->has_flops) {
+        fputs("dense ", f), flops_text(f, fz->dense), fputs(" &rarr; ShortV ", f);
+        flops_text(f, fz->shortv), fprintf(f, " (%.1f%% of dense)", 100 * fz->ratio);
+    } else {
+        fputs("not recorded", f);
+    }
+    fputs("</td></tr>\n", f);
+    if (!d->lc[fz->group])
+        fprintf(f, "<tr><th class=\"l\">stability</th><td class=\"l\">the LC file has no %s "
+                   "sweep to check these layers against</td></tr>\n", sv_group_name(fz->group));
+    else if (!is_bottom_set(fz, d->order[fz->group]))
+        fprintf(f, "<tr><th class=\"l\">stability</th><td class=\"l\">these are not the %d "
+                   "lowest-LC layers of this LC file</td></tr>\n", fz->n_frozen);
+    else
+        fprintf(f, "<tr><th class=\"l\">bottom-%d stability</th><td class=\"l\">%.1f%% of "
+                   "bootstrap resamples have the same %d lowest-LC %s layers</td></tr>\n",
+                fz->n_frozen, 100 * st[fz->group].bottom_stable[fz->n_frozen], fz->n_frozen,
+                sv_group_name(fz->group));
+    fputs("</table>\n", f);
+}
+
+static void write_image(FILE *f, const char *stem, const char *alt) {
+    fprintf(f, "<p><a href=\"%s.png\"><img src=\"%s.svg\" alt=\"%s\"></a></p>\n", stem, stem, alt);
+}
+
+static void write_ranking(FILE *f, const sv_lc_data *d, const sv_layer_stats *s, int g,
+                          const sv_report_freeze *fz) {
+    char stem[64];
+    snprintf(stem, sizeof stem, "%s%s", SV_PLOT_RANKING, sv_group_name(g));
+    fprintf(f, "<h2>Layer ranking: %s tokens</h2>\n", sv_group_name(g));
+    write_image(f, stem, "layers ranked by mean LC");
+    fprintf(f, "<p>Layers by ascending mean LC: the top rows are the first candidates to freeze. "
+               "&ldquo;Bottom-N stable&rdquo; is the share of %d bootstrap resamples in which the "
+               "layers of rank 1 to N are still the N lowest.%s</p>\n",
+            s->n_boot,
+            fz && fz->group == g ? " Highlighted rows are frozen by the freeze config." : "");
+    fputs("<table class=\"ranking\">\n<tr><th>rank</th><th>layer</th><th>mean LC &plusmn; std</th>"
+          "<th>95% bootstrap interval</th><th>bottom-N stable</th></tr>\n", f);
+    for (int r = 0; r < d->meta.n_layers; r++) {
+        int l = d->order[g][r];
+        fprintf(f, "<tr%s><td>%d</td><td>%d</td><td>%.4g &plusmn; %.2g</td>"
+                   "<td>[%.4g, %.4g]</td><td>%.1f%%</td></tr>\n",
+                is_frozen(fz, g, l) ? " class=\"frozen\"" : "", r + 1, l, s->mean[l],
+                d->std[g][l], s->ci_lo[l], s->ci_hi[l], 100 * s->bottom_stable[r + 1]);
+    }
+    fputs("</table>\n", f);
+}
+
+static void write_plots_and_rankings(FILE *f, const sv_lc_data *d,
+                                     const sv_layer_stats st[SV_N_GROUPS],
+                                     const sv_report_freeze *fz) {
+    fputs("<h2>Mean LC per layer</h2>\n<p>LC = KL(p<sub>ablated</sub> &#8741; p<sub>orig</sub>) "
+          "of the first answer token when a layer's updates to a token group are removed; error "
+          "bars are 95% bootstrap intervals of the mean (as in Figure 2 of the ShortV "
+          "paper).</p>\n", f);
+    write_image(f, SV_PLOT_MEAN, "mean LC per layer");
+    for (int g = 0; g < SV_N_GROUPS; g++)
+        if (d->lc[g]) write_ranking(f, d, &st[g], g, fz);
+    fputs("<h2>Bottom-N stability</h2>\n", f);
+    write_image(f, SV_PLOT_STABILITY, "bottom-N stability");
+    fputs("<h2>LC per sample</h2>\n", f);
+    for (int g = 0; g < SV_N_GROUPS; g++) {
+        char stem[64];
+        snprintf(stem, sizeof stem, "%s%s", SV_PLOT_HEATMAP, sv_group_name(g));
+        if (d->lc[g]) write_image(f, stem, "LC per layer and sample");
+    }
+}
+
+static void provenance_row(FILE *f, const char *name, const char *value) {
+    fprintf(f, "<tr><th class=\"l\">%s</th><td class=\"l\">", name);
+    html(f, value);
+    fputs("</td></tr>\n", f);
+}
+
+static void write_provenance(FILE *f, const sv_lc_data *d, const char *lc_path,
+                             const sv_layer_stats st[SV_N_GROUPS]) {
+    const sv_lc_meta *m = &d->meta;
+    char num[64];
+    fputs("<h2>Calibration</h2>\n<table>\n", f);
+    provenance_row(f, "LC file", lc_path);
+    provenance_row(f, "model", m->model);
+    provenance_row(f, "config hash", m->config_hash);
+    provenance_row(f, "manifest", m->manifest);
+    snprintf(num, sizeof num, "%zu", d->n_samples);
+    provenance_row(f, "samples", num);
+    snprintf(num, sizeof num, "%zu", d->n_skipped);
+    provenance_row(f, "skipped manifest lines (--skip-bad; listed in /skipped)", num);
+    if (m->seed < 0) snprintf(num, sizeof num, "none (manifest order)");
+    else snprintf(num, sizeof num, "%lld", (long long)m->seed);
+    provenance_row(f, "shuffle seed", num);
+    snprintf(num, sizeof num, "%d", m->n_layers);
+    provenance_row(f, "layers", num);
+    provenance_row(f, "aspect", m->aspect);
+    provenance_row(f, "metric", SV_LC_METRIC ", last prompt position");
+    provenance_row(f, "tool version", d->tool_version);
+    provenance_row(f, "created", d->created);
+    provenance_row(f, "complete", d->complete ? "yes" : "NO (interrupted or running)");
+    const sv_layer_stats *s = d->lc[0] ? &st[0] : &st[1];
+    snprintf(num, sizeof num, "%d resamples, seed %llu", s->n_boot, (unsigned long long)s->seed);
+    provenance_row(f, "bootstrap (this report)", num);
+    fputs("</table>\n", f);
+}
+
+/* ---------------------------------------------------------------- the page */
+
+static void write_page(FILE *f, const sv_lc_data *d, const sv_layer_stats st[SV_N_GROUPS],
+                       const char *lc_path, const sv_report_freeze *fz) {
+    write_head(f, lc_path);
+    write_incomplete_warning(f, d);
+    write_trust(f, d, st);
+    write_freeze(f, fz, d, st);
+    write_plots_and_rankings(f, d, st, fz);
+    write_provenance(f, d, lc_path, st);
+    fputs("<p><small>Generated by shortv " SHORTV_VERSION
+          ". Plot data and the gnuplot script are in this folder.</small></p>\n</body>\n</html>\n",
+          f);
+}
+
+int sv_report_write(const sv_lc_data *d, const sv_layer_stats stats[SV_N_GROUPS],
+                    const char *lc_path, const sv_report_freeze *freeze, const char *dir,
+                    sv_error *err) {
+    char path[4096], tmp[4200];
+    snprintf(path, sizeof path, "%s/index.html", dir);
+    snprintf(tmp, sizeof tmp, "%s/.tmp-index.html", dir);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return sv_fail(err, "%s: cannot write: %s", tmp, strerror(errno));
+    write_page(f, d, stats, lc_path, freeze);
+    int failed = ferror(f);
+    failed |= fclose(f) != 0;
+    if (failed || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return sv_fail(err, "%s: write failed", path);
+    }
+    return SV_OK;
+}
