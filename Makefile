@@ -43,6 +43,10 @@ $(BUILD)/tiny-model: $(BUILD)/obj/scripts/tiny_model.o $(BUILD)/libshortv.a
 	@echo "  LD    $@"
 	@$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+$(BUILD)/bench: $(BUILD)/obj/scripts/bench.o $(BUILD)/libshortv.a
+	@echo "  LD    $@"
+	@$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(BUILD)/obj/tests/testutil.o $(BUILD)/libshortv.a
 	@mkdir -p $(dir $@)
 	@echo "  LD    $@"
@@ -55,6 +59,21 @@ $(TINY)/model.safetensors: $(BUILD)/tiny-model
 	@$(BUILD)/tiny-model --out $(TINY) >/dev/null
 
 models: $(TINY)/model.safetensors
+
+# Synthetic VQA data of the bundled model (models/synth-llava): `make data` writes the
+# calib and eval splits, `make data-train` the training split (about 100 MB).
+SYNTH_DATA := $(BUILD)/data/synth
+$(BUILD)/synth-vqa: $(BUILD)/obj/scripts/synth_vqa.o
+	@echo "  LD    $@"
+	@$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(SYNTH_DATA)/%.jsonl: $(BUILD)/synth-vqa
+	@echo "  GEN   $@"
+	@mkdir -p $(SYNTH_DATA) && $(BUILD)/synth-vqa --out $(SYNTH_DATA) --split $*
+
+data: $(SYNTH_DATA)/calib.jsonl $(SYNTH_DATA)/eval.jsonl
+data-train: $(SYNTH_DATA)/train.jsonl
+.PHONY: data data-train
 
 # test and demo check the Debian packages first (installing them if they can).
 test: deps
@@ -69,6 +88,11 @@ demo: deps
 
 deps:
 	@bash scripts/install-deps.sh
+
+# Performance ratios measured in one run (not part of the tests).
+bench: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/bench
+	@BUILD=$(BUILD) bash scripts/bench.sh
 
 clean:
 	rm -rf build build-san

@@ -22,5 +22,6 @@ int cli_flops(int argc, char **argv, sv_error *err);
 /* plot (cmd_plot.c), report (cmd_report.c) */
 int cli_plot(int argc, char **argv, sv_error *err);
 int cli_report(int argc, char **argv, sv_error *err);
+int cli_calibrate(int argc, char **argv, sv_error *err);
 
 #endif

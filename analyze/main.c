@@ -21,6 +21,7 @@ static const struct {
     {"flops", "dense vs ShortV FLOPs of a prefill, from config.json alone", cli_flops},
     {"plot", "gnuplot PNG/SVG plots of an LC file", cli_plot},
     {"report", "offline HTML report of an LC file (plots, ranking, trust)", cli_report},
+    {"calibrate", "LC sweep over a calibration manifest -> HDF5", cli_calibrate},
 };
 #define N_COMMANDS (sizeof commands / sizeof *commands)
 

@@ -31,6 +31,7 @@ static void layout_buffers(sv_context *ctx, carver *c) {
     ctx->q = carve(c, n * qd);
     ctx->att = carve(c, n * qd);
     ctx->delta = carve(c, n * t->hidden);
+    ctx->packed = carve(c, n * t->hidden);
     ctx->gate = carve(c, n * t->inter);
     ctx->up = carve(c, n * t->inter);
     ctx->logits = carve(c, (size_t)t->vocab);

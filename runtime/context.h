@@ -19,7 +19,8 @@ typedef struct sv_context {
     float *xn;           /* [n_ctx, hidden]  normalised input of a sub-layer */
     float *q;            /* [n_ctx, heads * hd] */
     float *att;          /* [n_ctx, heads * hd] attention output before o_proj */
-    float *delta;        /* [n_ctx, hidden]  a sub-layer's residual update */
+    float *delta;        /* [n_ctx, hidden]  a sub-layer's residual update (packed rows) */
+    float *packed;       /* [n_ctx, hidden]  the input rows that compute an update, packed */
     float *gate, *up;    /* [n_ctx, inter] */
     float *logits;       /* [vocab] */
     /* vision tower, S = 1 + n_patches rows */

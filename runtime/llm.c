@@ -5,49 +5,82 @@
 #include "llm.h"
 #include "ops.h"
 
-/* A run of consecutive rows (relative to the batch) that gets some work. */
+/* A run of consecutive rows of the batch. */
 typedef struct rows {
     size_t start, end;
 } rows;
 
-/* The batch rows [0, n) (positions pos0 ..) that are not in the group: at
- * most two runs. */
-static int rows_outside_group(const sv_policy *p, size_t pos0, size_t n, rows out[2]) {
+/* Rows of the batch in at most two runs, in order. Rows that compute an
+ * update are "packed": run k's rows sit consecutively after run k-1's, so
+ * that every projection is one matrix product whatever the runs. */
+typedef struct row_set {
+    rows run[2];
+    int n_runs;
+    size_t count;
+} row_set;
+
+static void add_run(row_set *s, size_t start, size_t end) {
+    if (end <= start) return;
+    s->run[s->n_runs++] = (rows){start, end};
+    s->count += end - start;
+}
+
+/* The batch rows [0, n) (positions pos0 ..) that are not in the group. */
+static row_set rows_outside_group(const sv_policy *p, size_t pos0, size_t n) {
     size_t vs = p->visual.start > pos0 ? p->visual.start - pos0 : 0;
     size_t ve = p->visual.end > pos0 ? p->visual.end - pos0 : 0;
     vs = vs < n ? vs : n;
-    ve = ve < n ? ve : n;
-    int k = 0;
+    ve = ve < n ? (ve > vs ? ve : vs) : n;
+    row_set s = {0};
     if (p->group == SV_GROUP_TEXT) {
-        if (ve > vs) out[k++] = (rows){vs, ve};
+        add_run(&s, vs, ve);
     } else {
-        if (vs > 0) out[k++] = (rows){0, vs};
-        if (ve < n) out[k++] = (rows){ve > vs ? ve : vs, n};
+        add_run(&s, 0, vs);
+        add_run(&s, ve, n);
     }
-    return k;
+    return s;
 }
 
 /* Which rows compute a sub-layer's update and which rows receive it. */
 static void plan_rows(sv_layer_mode mode, const sv_policy *p, size_t pos0, size_t n,
-                      rows compute[2], int *n_compute, rows update[2], int *n_update) {
-    if (mode == SV_LAYER_DENSE) {
-        compute[0] = update[0] = (rows){0, n};
-        *n_compute = *n_update = 1;
-        return;
-    }
-    *n_update = rows_outside_group(p, pos0, n, update);
-    if (mode == SV_LAYER_FREEZE) {
-        memcpy(compute, update, sizeof(rows) * 2);
-        *n_compute = *n_update;
-    } else {
-        compute[0] = (rows){0, n};
-        *n_compute = 1;
-    }
+                      row_set *compute, row_set *update) {
+    row_set all = {0};
+    add_run(&all, 0, n);
+    *compute = *update = all;
+    if (mode == SV_LAYER_DENSE) return;
+    *update = rows_outside_group(p, pos0, n);
+    if (mode == SV_LAYER_FREEZE) *compute = *update;
 }
 
-static void add_rows(float *x, const float *delta, size_t d, const rows *r, int k) {
-    for (int i = 0; i < k; i++)
-        sv_add(x + r[i].start * d, delta + r[i].start * d, (r[i].end - r[i].start) * d);
+/* Position of batch row r among the packed rows of s (r must be in s). */
+static size_t packed_index(const row_set *s, size_t r) {
+    size_t off = 0;
+    for (int k = 0; k < s->n_runs; k++) {
+        if (r < s->run[k].end) return off + r - s->run[k].start;
+        off += s->run[k].end - s->run[k].start;
+    }
+    return off;
+}
+
+/* src rows of s, packed: a single run is used in place, two are copied to dst. */
+static const float *pack_rows(const float *src, const row_set *s, size_t d, float *dst) {
+    if (s->n_runs == 1) return src + s->run[0].start * d;
+    size_t off = 0;
+    for (int k = 0; k < s->n_runs; k++) {
+        size_t len = s->run[k].end - s->run[k].start;
+        memcpy(dst + off * d, src + s->run[k].start * d, len * d * sizeof(float));
+        off += len;
+    }
+    return dst;
+}
+
+/* x[r] += delta[packed r] for the rows r that receive the update. */
+static void add_update(float *x, const float *delta, size_t d, const row_set *compute,
+                       const row_set *update) {
+    for (int k = 0; k < update->n_runs; k++) {
+        rows r = update->run[k];
+        sv_add(x + r.start * d, delta + packed_index(compute, r.start) * d, (r.end - r.start) * d);
+    }
 }
 
 /* K and V of every row go to the cache at pos0.., K rotated. */
@@ -61,32 +94,43 @@ static void write_kv(sv_context *ctx, const sv_decoder_layer *L, int l, size_t n
     sv_rope(k, n, t->n_kv_heads, t->head_dim, kvd, (int)pos0, t->rope_theta);
 }
 
-/* delta[r] = o_proj(attn(q_proj(xn[r]), K, V)) for the rows r of one run. */
-static void attend_rows(sv_context *ctx, const sv_decoder_layer *L, int l, size_t pos0, rows r) {
+/* delta = o_proj(attn(q_proj(xn), K, V)) for the packed rows of c. */
+static void attention_update(sv_context *ctx, const sv_decoder_layer *L, int l, size_t pos0,
+                             const row_set *c) {
     const sv_text_config *t = &ctx->m->cfg.text;
     size_t h = (size_t)t->hidden, qd = (size_t)t->n_heads * t->head_dim;
-    size_t kvd = (size_t)t->n_kv_heads * t->head_dim, n = r.end - r.start;
-    float *q = ctx->q + r.start * qd, *att = ctx->att + r.start * qd;
-    sv_linear_apply(&L->q, ctx->xn + r.start * h, h, n, q, qd, ctx->mm_scratch);
-    sv_rope(q, n, t->n_heads, t->head_dim, qd, (int)(pos0 + r.start), t->rope_theta);
+    size_t kvd = (size_t)t->n_kv_heads * t->head_dim;
+    const float *in = pack_rows(ctx->xn, c, h, ctx->packed);
+    sv_linear_apply(&L->q, in, h, c->count, ctx->q, qd, ctx->mm_scratch);
     sv_attn_shape shape = {t->n_heads, t->n_kv_heads, t->head_dim, qd, kvd};
-    size_t keys = pos0 + r.end;
-    sv_attention(&shape, q, n, ctx->k_cache + (size_t)l * ctx->n_ctx * kvd,
-                 ctx->v_cache + (size_t)l * ctx->n_ctx * kvd, keys, 1, pos0 + r.start, att,
-                 ctx->scores);
-    sv_linear_apply(&L->o, att, qd, n, ctx->delta + r.start * h, h, ctx->mm_scratch);
+    size_t off = 0;
+    for (int k = 0; k < c->n_runs; k++) {
+        rows r = c->run[k];
+        size_t n = r.end - r.start;
+        sv_rope(ctx->q + off * qd, n, t->n_heads, t->head_dim, qd, (int)(pos0 + r.start),
+                t->rope_theta);
+        sv_attention(&shape, ctx->q + off * qd, n, ctx->k_cache + (size_t)l * ctx->n_ctx * kvd,
+                     ctx->v_cache + (size_t)l * ctx->n_ctx * kvd, pos0 + r.end, 1,
+                     pos0 + r.start, ctx->att + off * qd, ctx->scores);
+        off += n;
+    }
+    sv_linear_apply(&L->o, ctx->att, qd, c->count, ctx->delta, h, ctx->mm_scratch);
 }
 
-/* delta[r] = down(silu(gate(xn[r])) * up(xn[r])) for the rows r of one run. */
-static void mlp_rows(sv_context *ctx, const sv_decoder_layer *L, rows r) {
+/* delta = down(silu(gate(xn)) * up(xn)), xn = post_attention_layernorm(x), for the packed rows of c. */
+static void mlp_update(sv_context *ctx, const sv_decoder_layer *L, const row_set *c) {
     const sv_text_config *t = &ctx->m->cfg.text;
-    size_t h = (size_t)t->hidden, m = (size_t)t->inter, n = r.end - r.start;
-    float *gate = ctx->gate + r.start * m, *up = ctx->up + r.start * m;
-    sv_rmsnorm(ctx->x + r.start * h, L->mlp_norm.w, ctx->xn + r.start * h, n, h, t->rms_eps);
-    sv_linear_apply(&L->gate, ctx->xn + r.start * h, h, n, gate, m, ctx->mm_scratch);
-    sv_linear_apply(&L->up, ctx->xn + r.start * h, h, n, up, m, ctx->mm_scratch);
-    sv_swiglu(gate, up, n * m);
-    sv_linear_apply(&L->down, gate, m, n, ctx->delta + r.start * h, h, ctx->mm_scratch);
+    size_t h = (size_t)t->hidden, m = (size_t)t->inter, off = 0;
+    for (int k = 0; k < c->n_runs; k++) {
+        rows r = c->run[k];
+        sv_rmsnorm(ctx->x + r.start * h, L->mlp_norm.w, ctx->packed + off * h, r.end - r.start,
+                   h, t->rms_eps);
+        off += r.end - r.start;
+    }
+    sv_linear_apply(&L->gate, ctx->packed, h, c->count, ctx->gate, m, ctx->mm_scratch);
+    sv_linear_apply(&L->up, ctx->packed, h, c->count, ctx->up, m, ctx->mm_scratch);
+    sv_swiglu(ctx->gate, ctx->up, c->count * m);
+    sv_linear_apply(&L->down, ctx->gate, m, c->count, ctx->delta, h, ctx->mm_scratch);
 }
 
 void sv_llm_layer(sv_context *ctx, int l, size_t n, size_t pos0, sv_layer_mode mode,
@@ -94,19 +138,18 @@ void sv_llm_layer(sv_context *ctx, int l, size_t n, size_t pos0, sv_layer_mode m
     const sv_decoder_layer *L = &ctx->m->layers[l];
     const sv_text_config *t = &ctx->m->cfg.text;
     size_t h = (size_t)t->hidden;
-    rows compute[2], update[2];
-    int n_compute, n_update;
-    plan_rows(mode, policy, pos0, n, compute, &n_compute, update, &n_update);
+    row_set compute, update;
+    plan_rows(mode, policy, pos0, n, &compute, &update);
 
     /* h += attn(input_layernorm(h)) */
     sv_rmsnorm(ctx->x, L->attn_norm.w, ctx->xn, n, h, t->rms_eps);
     write_kv(ctx, L, l, n, pos0);
-    for (int i = 0; i < n_compute; i++) attend_rows(ctx, L, l, pos0, compute[i]);
-    add_rows(ctx->x, ctx->delta, h, update, n_update);
+    if (compute.count) attention_update(ctx, L, l, pos0, &compute);
+    add_update(ctx->x, ctx->delta, h, &compute, &update);
 
     /* h += mlp(post_attention_layernorm(h)) */
-    for (int i = 0; i < n_compute; i++) mlp_rows(ctx, L, compute[i]);
-    add_rows(ctx->x, ctx->delta, h, update, n_update);
+    if (compute.count) mlp_update(ctx, L, &compute);
+    add_update(ctx->x, ctx->delta, h, &compute, &update);
 }
 
 void sv_llm_logits(sv_context *ctx, size_t row) {
