@@ -23,5 +23,6 @@ int cli_flops(int argc, char **argv, sv_error *err);
 int cli_plot(int argc, char **argv, sv_error *err);
 int cli_report(int argc, char **argv, sv_error *err);
 int cli_calibrate(int argc, char **argv, sv_error *err);
+int cli_eval(int argc, char **argv, sv_error *err);
 
 #endif

@@ -122,23 +122,6 @@ static void session_close(session *s) {
     sv_model_free(s->m);
 }
 
-/* --freeze F.json or --freeze-layers LIST -> per-layer modes (validated for this model). */
-static int load_freeze(session *s, const options *o, sv_error *err) {
-    if (!o->freeze && !o->freeze_layers) return SV_OK;
-    if (o->freeze && o->freeze_layers)
-        return sv_fail(err, "give --freeze or --freeze-layers, not both");
-    const sv_config *cfg = &s->m->cfg;
-    sv_freeze f;
-    int rc = o->freeze ? sv_freeze_load(o->freeze, cfg, &f, err)
-                       : sv_freeze_parse_layers(o->freeze_layers, cfg->text.n_layers, &f, err);
-    if (rc) return SV_FAIL;
-    s->group = f.group;
-    s->modes = sv_alloc_array((size_t)cfg->text.n_layers, sizeof *s->modes, err, "freeze");
-    rc = s->modes ? sv_freeze_fill_modes(&f, s->modes, cfg->text.n_layers, err) : SV_FAIL;
-    sv_freeze_free(&f);
-    return rc;
-}
-
 /* Per-layer time and FLOPs of the prefill, on stderr (--profile). */
 static void print_profile(const session *s) {
     const sv_config *cfg = &s->m->cfg;
@@ -172,7 +155,8 @@ static void print_profile(const session *s) {
 static int session_prefill(session *s, const options *o, int max_new, sv_error *err) {
     memset(s, 0, sizeof *s);
     sv_set_threads(o->threads);
-    if (sv_model_load(&s->m, o->model, err) || load_freeze(s, o, err) ||
+    if (sv_model_load(&s->m, o->model, err) ||
+        sv_freeze_options(o->freeze, o->freeze_layers, &s->m->cfg, &s->modes, &s->group, err) ||
         sv_prompt_build(s->m, o->prompt, o->tmpl, &s->prompt, err) ||
         sv_context_new(&s->ctx, s->m, s->prompt.n + (size_t)max_new, err) ||
         encode_image_file(s->ctx, o, &s->image_rows, err))

@@ -157,6 +157,23 @@ void sv_freeze_free(sv_freeze *f) {
     memset(f, 0, sizeof *f);
 }
 
+int sv_freeze_options(const char *path, const char *list, const sv_config *cfg,
+                      sv_layer_mode **modes, sv_group *group, sv_error *err) {
+    *modes = NULL;
+    *group = SV_GROUP_VISUAL;
+    if (!path && !list) return SV_OK;
+    if (path && list) return sv_fail(err, "give --freeze or --freeze-layers, not both");
+    sv_freeze f;
+    int rc = path ? sv_freeze_load(path, cfg, &f, err)
+                  : sv_freeze_parse_layers(list, cfg->text.n_layers, &f, err);
+    if (rc) return SV_FAIL;
+    *group = f.group;
+    *modes = sv_alloc_array((size_t)cfg->text.n_layers, sizeof **modes, err, "freeze");
+    rc = *modes ? sv_freeze_fill_modes(&f, *modes, cfg->text.n_layers, err) : SV_FAIL;
+    sv_freeze_free(&f);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- selection */
 
 const char *sv_select_rule_name(sv_select_rule r) {

@@ -45,6 +45,12 @@ int sv_freeze_parse_layers(const char *list, int n_layers, sv_freeze *out, sv_er
 int sv_freeze_fill_modes(const sv_freeze *f, sv_layer_mode *modes, int n_layers, sv_error *err);
 void sv_freeze_free(sv_freeze *f);
 
+/* What the --freeze F.json / --freeze-layers LIST options of a command ask for
+ * (at most one of path and list; both NULL: dense, *modes = NULL): per-layer
+ * modes for cfg's model (malloc'd, [n_layers]) and the frozen group. */
+int sv_freeze_options(const char *path, const char *list, const sv_config *cfg,
+                      sv_layer_mode **modes, sv_group *group, sv_error *err);
+
 typedef enum { SV_SELECT_COUNT = 0, SV_SELECT_FLOPS_RATIO, SV_SELECT_MAX_LC } sv_select_rule;
 const char *sv_select_rule_name(sv_select_rule r); /* "count", "flops_ratio", "max_lc" */
 

@@ -22,6 +22,7 @@ static const struct {
     {"plot", "gnuplot PNG/SVG plots of an LC file", cli_plot},
     {"report", "offline HTML report of an LC file (plots, ranking, trust)", cli_report},
     {"calibrate", "LC sweep over a calibration manifest -> HDF5", cli_calibrate},
+    {"eval", "accuracy of greedy answers on a manifest, dense or ShortV", cli_eval},
 };
 #define N_COMMANDS (sizeof commands / sizeof *commands)
 
