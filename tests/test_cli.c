@@ -11,31 +11,6 @@
 
 #define PROMPT "What is shown in this image?"
 
-static char out[1 << 16], err[1 << 16];
-
-/* Runs `shortv ARGS` and returns the exit status. */
-static int shortv(const char *args) {
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "%s %s", shortv_bin(), args);
-    return run_cmd(cmd, out, sizeof out, err, sizeof err);
-}
-
-static void expect_success(const char *args) {
-    int rc = shortv(args);
-    if (rc != 0) fail_msg("shortv %s: exit %d: %s", args, rc, err);
-}
-
-/* Exit 1, one line "shortv: error: ... <names> ..." on stderr, nothing else. */
-static void expect_error(const char *args, const char *names, const char *what) {
-    int rc = shortv(args);
-    printf("# %s", err);
-    if (rc != 1) fail_msg("shortv %s: exit %d, want 1", args, rc);
-    if (strncmp(err, "shortv: error: ", 15) || !strstr(err, names) || !strstr(err, what) ||
-        strchr(err, '\n') != err + strlen(err) - 1)
-        fail_msg("shortv %s: stderr '%s' should be one line naming '%s' and saying '%s'", args,
-                 err, names, what);
-}
-
 static void compare_npy(const char *path, const char *golden_rel, float tol) {
     sv_npy got, want;
     sv_error e;
@@ -52,10 +27,10 @@ static void test_tokenize(void **s) {
     char args[2048];
     snprintf(args, sizeof args, "tokenize -m %s 'text</s>more text'", tiny_model_dir());
     expect_success(args);
-    assert_string_equal(out, "1 1426 2 901 1426\n");
+    assert_string_equal(cli_out, "1 1426 2 901 1426\n");
     snprintf(args, sizeof args, "tokenize -m %s --no-bos ' '", tiny_model_dir());
     expect_success(args);
-    assert_string_equal(out, "259\n");
+    assert_string_equal(cli_out, "259\n");
 }
 
 static void test_preprocess_and_embed(void **s) {
@@ -102,13 +77,13 @@ static void test_logits_and_generate(void **s) {
     for (size_t i = 0; i < want.count; i++)
         sprintf(expected + strlen(expected), "%s%d", i ? " " : "", ((int *)want.data)[i]);
     strcat(expected, "\n");
-    assert_string_equal(out, expected);
+    assert_string_equal(cli_out, expected);
     sv_npy_free(&want);
 
     snprintf(args, sizeof args, "generate -m %s --image %s -p '" PROMPT "' -n 4",
              tiny_model_dir(), image);
     expect_success(args);
-    assert_true(strlen(out) > 1);
+    assert_true(strlen(cli_out) > 1);
 }
 
 static void test_help(void **s) {
@@ -118,7 +93,7 @@ static void test_help(void **s) {
         char args[256];
         snprintf(args, sizeof args, "%s --help", cmds[i]);
         expect_success(args);
-        assert_non_null(strstr(out, cmds[i]));
+        assert_non_null(strstr(cli_out, cmds[i]));
     }
     expect_success("--help");
     expect_error("frobnicate", "frobnicate", "unknown command");

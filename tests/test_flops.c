@@ -14,30 +14,6 @@
 
 #define CONFIGS "tests/fixtures/configs/"
 
-static char out[1 << 16], err[1 << 16];
-
-static int shortv(const char *args) {
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "%s %s", shortv_bin(), args);
-    return run_cmd(cmd, out, sizeof out, err, sizeof err);
-}
-
-static void expect_success(const char *args) {
-    int rc = shortv(args);
-    if (rc != 0) fail_msg("shortv %s: exit %d: %s", args, rc, err);
-}
-
-/* Exit 1 and one line "shortv: error: ..." naming `names` and saying `what`. */
-static void expect_error(const char *args, const char *names, const char *what) {
-    int rc = shortv(args);
-    printf("# %s", err);
-    if (rc != 1) fail_msg("shortv %s: exit %d, want 1", args, rc);
-    if (strncmp(err, "shortv: error: ", 15) || !strstr(err, names) || !strstr(err, what) ||
-        strchr(err, '\n') != err + strlen(err) - 1)
-        fail_msg("shortv %s: stderr '%s' should be one line naming '%s' and saying '%s'", args,
-                 err, names, what);
-}
-
 static sv_config load_config(const char *name) {
     sv_config cfg;
     sv_error e;
@@ -97,7 +73,7 @@ static void test_paper_table1(void **s) {
         snprintf(want, sizeof want, "dense %.1f TFLOPs -> ShortV %.1f TFLOPs (%d%%), %d of %d "
                  "layers frozen, V=%d T=64\n", r->dense_tflops, r->shortv_tflops, r->percent,
                  r->n_frozen, cfg.text.n_layers, r->visual);
-        assert_true(strncmp(out, want, strlen(want)) == 0);
+        assert_true(strncmp(cli_out, want, strlen(want)) == 0);
     }
 }
 
@@ -205,30 +181,30 @@ static void test_anyres_token_count(void **s) {
 
 static double json_number(const cJSON *o, const char *key) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!cJSON_IsNumber(v)) fail_msg("--json output has no number '%s': %s", key, out);
+    if (!cJSON_IsNumber(v)) fail_msg("--json output has no number '%s': %s", key, cli_out);
     return v->valuedouble;
 }
 
 static void test_cli_json_and_options(void **s) {
     (void)s;
     expect_success("flops --config " CONFIGS "llava-1.5-7b/config.json -n 19 --json");
-    cJSON *o = cJSON_Parse(out);
+    cJSON *o = cJSON_Parse(cli_out);
     assert_non_null(o);
     assert_true(json_number(o, "dense_flops") == 32 * 265751101440.0);
     assert_true(json_number(o, "shortv_flops") == 13 * 265751101440.0 + 19 * 65229815808.0);
     assert_true(fabs(json_number(o, "ratio") - 0.552) < 1e-3);
     assert_true(json_number(o, "visual_tokens") == 576 && json_number(o, "text_tokens") == 64);
     assert_true(json_number(o, "n_frozen") == 19 && json_number(o, "n_layers") == 32);
-    assert_non_null(strstr(out, "\"dense_flops\":8504035246080,")); /* a plain number */
+    assert_non_null(strstr(cli_out, "\"dense_flops\":8504035246080,")); /* a plain number */
     cJSON_Delete(o);
 
     /* defaults: nothing frozen, ratio 1; explicit token counts */
     expect_success("flops -m " CONFIGS "llava-1.5-7b");
-    assert_non_null(strstr(out, "(100%), 0 of 32 layers frozen, V=576 T=64"));
+    assert_non_null(strstr(cli_out, "(100%), 0 of 32 layers frozen, V=576 T=64"));
     expect_success("flops -m " CONFIGS "llava-1.5-7b -n 32 --visual-tokens 1000 --text-tokens 7");
-    assert_non_null(strstr(out, "32 of 32 layers frozen, V=1000 T=7"));
+    assert_non_null(strstr(cli_out, "32 of 32 layers frozen, V=1000 T=7"));
     expect_success("flops --help");
-    assert_non_null(strstr(out, "usage: shortv flops"));
+    assert_non_null(strstr(cli_out, "usage: shortv flops"));
 }
 
 /* A freeze config for a model, by hand (test_freeze covers the writer). */
@@ -249,10 +225,10 @@ static void test_cli_freeze_file(void **s) {
     write_freeze(path, cfg.hash, 32, "31,29,30,28,0,26,27,25,24,22,23,21,2,3,20,18,17,12,19");
     snprintf(args, sizeof args, "flops -m " CONFIGS "llava-1.5-7b --freeze %s", path);
     expect_success(args);
-    assert_non_null(strstr(out, "dense 8.5 TFLOPs -> ShortV 4.7 TFLOPs (55%), 19 of 32"));
+    assert_non_null(strstr(cli_out, "dense 8.5 TFLOPs -> ShortV 4.7 TFLOPs (55%), 19 of 32"));
     snprintf(args, sizeof args, "flops -m " CONFIGS "llava-1.5-7b --freeze %s --json", path);
     expect_success(args);
-    assert_non_null(strstr(out, "\"frozen_layers\":[31,29,30,28,0,"));
+    assert_non_null(strstr(cli_out, "\"frozen_layers\":[31,29,30,28,0,"));
 
     /* the same file against another model (13B: other hash, 40 layers) */
     snprintf(args, sizeof args, "flops -m " CONFIGS "llava-1.5-13b --freeze %s", path);

@@ -21,29 +21,6 @@ static const int paper_7b[19] = {31, 29, 30, 28, 0, 26, 27, 25, 24, 22,
                                  23, 21, 2,  3,  20, 18, 17, 12, 19};
 #define PAPER_7B_LIST "31,29,30,28,0,26,27,25,24,22,23,21,2,3,20,18,17,12,19"
 
-static char out[1 << 16], err[1 << 16];
-
-static int shortv(const char *args) {
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "%s %s", shortv_bin(), args);
-    return run_cmd(cmd, out, sizeof out, err, sizeof err);
-}
-
-static void expect_success(const char *args) {
-    int rc = shortv(args);
-    if (rc != 0) fail_msg("shortv %s: exit %d: %s", args, rc, err);
-}
-
-static void expect_error(const char *args, const char *names, const char *what) {
-    int rc = shortv(args);
-    printf("# %s", err);
-    if (rc != 1) fail_msg("shortv %s: exit %d, want 1", args, rc);
-    if (strncmp(err, "shortv: error: ", 15) || !strstr(err, names) || !strstr(err, what) ||
-        strchr(err, '\n') != err + strlen(err) - 1)
-        fail_msg("shortv %s: stderr '%s' should be one line naming '%s' and saying '%s'", args,
-                 err, names, what);
-}
-
 static sv_config load_config(const char *dir) {
     sv_config cfg;
     sv_error e;
@@ -266,7 +243,7 @@ static void test_freeze_rules(void **s) {
 
     snprintf(args, sizeof args, "freeze %s -n 19 -o %s", lc, json);
     expect_success(args);
-    assert_non_null(strstr(err, "19 of 32 layers frozen (visual tokens): dense 8.5 TFLOPs -> "
+    assert_non_null(strstr(cli_err, "19 of 32 layers frozen (visual tokens): dense 8.5 TFLOPs -> "
                                 "ShortV 4.7 TFLOPs (55%)"));
     check_paper_config(json, "count", 19);
     /* R = 0.55 keeps 55.2% with 19 layers; a 20th would go to 52.8% */
@@ -278,7 +255,7 @@ static void test_freeze_rules(void **s) {
     check_paper_config(json, "max_lc", 0.195);
     snprintf(args, sizeof args, "flops -m %s --freeze %s", MODEL_7B, json);
     expect_success(args);
-    assert_non_null(strstr(out, "dense 8.5 TFLOPs -> ShortV 4.7 TFLOPs (55%)"));
+    assert_non_null(strstr(cli_out, "dense 8.5 TFLOPs -> ShortV 4.7 TFLOPs (55%)"));
 
     /* the paper's environment-variable form, to a file and to stdout */
     char env[1200];
@@ -290,10 +267,10 @@ static void test_freeze_rules(void **s) {
     free(text);
     snprintf(args, sizeof args, "freeze %s -n 19 --format env", lc);
     expect_success(args);
-    assert_string_equal(out, "REPLACED_LAYERS=" PAPER_7B_LIST "\n");
+    assert_string_equal(cli_out, "REPLACED_LAYERS=" PAPER_7B_LIST "\n");
     snprintf(args, sizeof args, "freeze %s -n 3 --format env -o - --group text", lc);
     expect_success(args);
-    assert_string_equal(out, "REPLACED_LAYERS=31,30,29\n");
+    assert_string_equal(cli_out, "REPLACED_LAYERS=31,30,29\n");
 
     /* text group round trip; -m given explicitly */
     snprintf(args, sizeof args, "freeze %s -n 3 --group text -m %s -o %s", lc, MODEL_7B, json);
@@ -308,7 +285,7 @@ static void test_freeze_rules(void **s) {
     assert_int_equal(f.layers[2], 29);
     sv_freeze_free(&f);
     expect_success("freeze --help");
-    assert_non_null(strstr(out, "usage: shortv freeze"));
+    assert_non_null(strstr(cli_out, "usage: shortv freeze"));
 }
 
 static void test_freeze_bad_input(void **s) {

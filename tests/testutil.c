@@ -114,6 +114,30 @@ int run_cmd(const char *cmd, char *out, size_t out_size, char *err, size_t err_s
     return code >= 128 ? -1 : code; /* the shell reports a crashed child as 128+signal */
 }
 
+char cli_out[1 << 16], cli_err[1 << 16];
+
+int shortv(const char *args) {
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "%s %s", shortv_bin(), args);
+    return run_cmd(cmd, cli_out, sizeof cli_out, cli_err, sizeof cli_err);
+}
+
+void expect_success(const char *args) {
+    int rc = shortv(args);
+    if (rc != 0) fail_msg("shortv %s: exit %d: %s", args, rc, cli_err);
+}
+
+void expect_error(const char *args, const char *names, const char *what) {
+    int rc = shortv(args);
+    printf("# %s", cli_err);
+    if (rc != 1) fail_msg("shortv %s: exit %d, want 1", args, rc);
+    size_t len = strlen(cli_err);
+    if (strncmp(cli_err, "shortv: error: ", 15) || !strstr(cli_err, names) ||
+        !strstr(cli_err, what) || strchr(cli_err, '\n') != cli_err + len - 1)
+        fail_msg("shortv %s: stderr '%s' should be one line naming '%s' and saying '%s'", args,
+                 cli_err, names, what);
+}
+
 float max_abs_diff(const float *a, const float *b, size_t n) {
     float m = 0;
     for (size_t i = 0; i < n; i++) {

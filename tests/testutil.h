@@ -39,6 +39,16 @@ const char *build_path(const char *rel);
 /* The tiny-a checkpoint `make` generates (build/models/tiny-a). */
 const char *tiny_model_dir(void);
 
+/* Running the CLI: `shortv ARGS` with its stdout and stderr captured in
+ * cli_out and cli_err; returns the exit status. */
+extern char cli_out[1 << 16], cli_err[1 << 16];
+int shortv(const char *args);
+/* Fails the test unless `shortv ARGS` exits 0. */
+void expect_success(const char *args);
+/* Fails the test unless `shortv ARGS` exits 1 with one stderr line
+ * "shortv: error: ..." that contains `names` and `what`. */
+void expect_error(const char *args, const char *names, const char *what);
+
 float max_abs_diff(const float *a, const float *b, size_t n);
 /* Prints "what: max |diff| = x (tol y) first values ..." and asserts diff <= tol. */
 void assert_close(const char *what, const float *got, const float *want, size_t n, float tol);
