@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "atomic_file.h"
 #include "cli.h"
 #include "freeze.h"
 
@@ -114,7 +115,7 @@ static int write_output(const options *o, const char *text, sv_error *err) {
         fputs(text, stdout);
         return SV_OK;
     }
-    return sv_freeze_write_text(o->out, text, err);
+    return sv_write_text_atomic(o->out, text, err);
 }
 
 static int run(const options *o, sv_error *err) {

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "atomic_file.h"
 #include "eval.h"
 #include "flops.h"
 #include "freeze.h"
@@ -177,7 +178,7 @@ static int write_results(evaluator *e, sv_error *err) {
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
     if (!text) return sv_fail(err, "%s: out of memory", e->p->output);
-    int rc = sv_freeze_write_text(e->p->output, text, err);
+    int rc = sv_write_text_atomic(e->p->output, text, err);
     free(text);
     return rc;
 }

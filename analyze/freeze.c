@@ -405,19 +405,3 @@ char *sv_freeze_plan_env(const sv_freeze_plan *p, sv_error *err) {
     return out;
 }
 
-int sv_freeze_write_text(const char *path, const char *text, sv_error *err) {
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-        return sv_fail(err, "%s: path too long", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return sv_fail(err, "%s: cannot create (%s)", path, strerror(errno));
-    size_t len = strlen(text);
-    int ok = fwrite(text, 1, len, f) == len;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        int saved = errno;
-        remove(tmp);
-        return sv_fail(err, "%s: write failed (%s)", path, strerror(saved));
-    }
-    return SV_OK;
-}

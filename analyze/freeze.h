@@ -77,7 +77,5 @@ int sv_freeze_plan_make(sv_freeze_plan *p, const sv_lc_data *lc, const char *lc_
 char *sv_freeze_plan_json(const sv_freeze_plan *p, sv_error *err);
 char *sv_freeze_plan_env(const sv_freeze_plan *p, sv_error *err);
 
-/* Writes text to path.tmp and renames it over path: no half-written file. */
-int sv_freeze_write_text(const char *path, const char *text, sv_error *err);
 
 #endif

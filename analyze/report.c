@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "plot.h"
+#include "atomic_file.h"
 #include "report.h"
 #include "version.h"
 
@@ -327,17 +328,10 @@ static void write_page(FILE *f, const sv_lc_data *d, const sv_layer_stats st[SV_
 int sv_report_write(const sv_lc_data *d, const sv_layer_stats stats[SV_N_GROUPS],
                     const char *lc_path, const sv_report_freeze *freeze, const char *dir,
                     sv_error *err) {
-    char path[4096], tmp[4200];
+    char path[4096];
+    sv_atomic_file a;
     snprintf(path, sizeof path, "%s/index.html", dir);
-    snprintf(tmp, sizeof tmp, "%s/.tmp-index.html", dir);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return sv_fail(err, "%s: cannot write: %s", tmp, strerror(errno));
-    write_page(f, d, stats, lc_path, freeze);
-    int failed = ferror(f);
-    failed |= fclose(f) != 0;
-    if (failed || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return sv_fail(err, "%s: write failed", path);
-    }
-    return SV_OK;
+    if (sv_atomic_open(&a, path, err)) return SV_FAIL;
+    write_page(a.f, d, stats, lc_path, freeze);
+    return sv_atomic_commit(&a, err);
 }

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "atomic_file.h"
 #include "npy.h"
 
 static const char *const descr_of[] = {"<f4", "<f8", "<i4", "|u1"};
@@ -112,20 +113,12 @@ int sv_npy_write(const char *path, sv_npy_type type, int ndim,
     header[n + pad] = '\n';
     size_t hlen = (size_t)n + pad + 1;
 
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-        return sv_fail(err, "%s: path too long", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return sv_fail(err, "%s: cannot create (does the folder exist?)", path);
+    sv_atomic_file a;
+    if (sv_atomic_open(&a, path, err)) return SV_FAIL;
     unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0,
                              (unsigned char)(hlen & 0xff), (unsigned char)(hlen >> 8)};
-    size_t bytes = count * sv_npy_type_size(type);
-    int ok = fwrite(pre, 1, 10, f) == 10 && fwrite(header, 1, hlen, f) == hlen &&
-             fwrite(data, 1, bytes, f) == bytes;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        remove(tmp);
-        return sv_fail(err, "%s: write failed", path);
-    }
-    return SV_OK;
+    fwrite(pre, 1, 10, a.f);
+    fwrite(header, 1, hlen, a.f);
+    fwrite(data, 1, count * sv_npy_type_size(type), a.f);
+    return sv_atomic_commit(&a, err);
 }

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "safetensors.h"
 
 /* One memory-mapped file; tensors point into it. */
@@ -581,26 +582,20 @@ static int write_tensor_data(FILE *f, const write_entry *e) {
     return SV_OK;
 }
 
-/* Writes PATH.tmp and renames it over PATH, so a reader never sees half a file. */
+/* Atomically (atomic_file.h): a reader never sees half a file. */
 static int write_atomically(const char *path, const char *header, size_t header_len,
                             const write_entry *entries, size_t n, sv_error *err) {
-    char tmp[PATH_BYTES];
-    int k = snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    if (k < 0 || k >= PATH_BYTES) return sv_fail(err, "%s: path too long", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return sv_fail(err, "%s: cannot create: %s", tmp, strerror(errno));
+    sv_atomic_file a;
+    if (sv_atomic_open(&a, path, err)) return SV_FAIL;
     unsigned char len_le[8];
     for (int i = 0; i < 8; i++) len_le[i] = (unsigned char)((uint64_t)header_len >> (8 * i));
-    int ok = fwrite(len_le, 1, 8, f) == 8 && fwrite(header, 1, header_len, f) == header_len;
-    for (size_t i = 0; ok && i < n; i++) ok = write_tensor_data(f, &entries[i]) == SV_OK;
-    int saved_errno = errno;
-    if (fclose(f) != 0 && ok) ok = 0, saved_errno = errno;
-    if (ok && rename(tmp, path) != 0) ok = 0, saved_errno = errno;
+    int ok = fwrite(len_le, 1, 8, a.f) == 8 && fwrite(header, 1, header_len, a.f) == header_len;
+    for (size_t i = 0; ok && i < n; i++) ok = write_tensor_data(a.f, &entries[i]) == SV_OK;
     if (!ok) {
-        remove(tmp);
-        return sv_fail(err, "%s: cannot write: %s", path, strerror(saved_errno));
+        sv_atomic_abort(&a);
+        return sv_fail(err, "%s: write failed (%s)", path, strerror(errno));
     }
-    return SV_OK;
+    return sv_atomic_commit(&a, err);
 }
 
 int sv_safetensors_write(const char *path, const sv_tensor_src *tensors, size_t n,

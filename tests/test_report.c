@@ -15,7 +15,6 @@
 
 enum { L = 6, N = 8 };
 
-static char out[1 << 16], err[1 << 16];
 
 /* ---------------------------------------------------------------- statistics */
 
@@ -130,7 +129,7 @@ static int vshortv(const char *env, const char *fmt, va_list ap) {
     int n = snprintf(cmd, sizeof cmd, "%s %s ", env, shortv_bin());
     if (n < 0 || vsnprintf(cmd + n, sizeof cmd - (size_t)n, fmt, ap) >= (int)sizeof cmd - n)
         fail_msg("command too long");
-    return run_cmd(cmd, out, sizeof out, err, sizeof err);
+    return run_cmd(cmd, cli_out, sizeof cli_out, cli_err, sizeof cli_err);
 }
 
 static int __attribute__((format(printf, 2, 3))) shortv_env(const char *env, const char *fmt, ...) {
@@ -141,30 +140,21 @@ static int __attribute__((format(printf, 2, 3))) shortv_env(const char *env, con
     return rc;
 }
 
-static void __attribute__((format(printf, 1, 2))) expect_success(const char *fmt, ...) {
+static void __attribute__((format(printf, 1, 2))) run_ok(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     int rc = vshortv("", fmt, ap);
     va_end(ap);
-    if (rc != 0) fail_msg("exit %d: %s", rc, err);
-}
-
-/* Exit 1 and one line "shortv: error: ..." naming `names` and saying `what`. */
-static void check_error(int rc, const char *names, const char *what) {
-    printf("# %s", err);
-    if (rc != 1) fail_msg("exit %d, want 1", rc);
-    if (strncmp(err, "shortv: error: ", 15) || !strstr(err, names) || !strstr(err, what) ||
-        strchr(err, '\n') != err + strlen(err) - 1)
-        fail_msg("stderr '%s' should be one line naming '%s' and saying '%s'", err, names, what);
+    if (rc != 0) fail_msg("exit %d: %s", rc, cli_err);
 }
 
 static void __attribute__((format(printf, 3, 4)))
-expect_error(const char *names, const char *what, const char *fmt, ...) {
+run_error(const char *names, const char *what, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     int rc = vshortv("", fmt, ap);
     va_end(ap);
-    check_error(rc, names, what);
+    check_cli_error(rc, names, what);
 }
 
 typedef char path_buf[2048];
@@ -233,7 +223,7 @@ static void test_plot_writes_png_and_svg(void **s) {
     snprintf(dir, sizeof dir, "%s", scratch_dir("report_plot"));
     join(lc, dir, "lc.h5"), join(plots, dir, "plots");
     make_lc_file(lc, "models/llava-tiny", 1);
-    expect_success("plot %s -o %s --boot 200", lc, plots); /* plots/ is created */
+    run_ok("plot %s -o %s --boot 200", lc, plots); /* plots/ is created */
     for (size_t i = 0; i < N_STEMS; i++) {
         snprintf(name, sizeof name, "%s.png", plot_stems[i]);
         expect_file_starting(join(p, plots, name), "\x89PNG\r\n\x1a\n", 8);
@@ -243,8 +233,8 @@ static void test_plot_writes_png_and_svg(void **s) {
         assert_false(exists(join(p, plots, name)));
     }
     assert_true(exists(join(p, plots, "plots.gp")));
-    expect_success("plot --help");
-    assert_non_null(strstr(out, "usage: shortv plot"));
+    run_ok("plot --help");
+    assert_non_null(strstr(cli_out, "usage: shortv plot"));
 }
 
 static char *read_text(const char *path) {
@@ -262,7 +252,7 @@ static void test_report_page(void **s) {
                    " \"model\": {\"config_hash\": \"00112233aabbccdd\", \"n_layers\": 6},"
                    " \"frozen_layers\": [5, 4], \"selection\": {\"rule\": \"count\", \"value\": 2},"
                    " \"flops\": {\"dense\": 8.5e12, \"shortv\": 4.7e12, \"ratio\": 0.553}}");
-    expect_success("report %s --freeze %s -o %s --boot 300", lc, fz, rep);
+    run_ok("report %s --freeze %s -o %s --boot 300", lc, fz, rep);
     char *html = read_text(join(p, rep, "index.html"));
     static const char *const want[] = {
         "<table class=\"ranking\">", "split", "&tau; = 1.000", "samples were enough",
@@ -282,7 +272,7 @@ static void test_report_page(void **s) {
 
     /* an incomplete sweep gets a visible warning */
     make_lc_file(lc, "models/tiny", 0);
-    expect_success("report %s -o %s --boot 100", lc, rep);
+    run_ok("report %s -o %s --boot 100", lc, rep);
     html = read_text(join(p, rep, "index.html"));
     assert_non_null(strstr(html, "class=\"warn\""));
     free(html);
@@ -304,14 +294,14 @@ static void test_bad_lc_files(void **s) {
     free(bytes);
     const char *cmds[] = {"plot", "report"};
     for (int c = 0; c < 2; c++) {
-        expect_error("missing.h5", "", "%s %s/missing.h5 -o %s", cmds[c], dir, o);
-        expect_error("text.h5", "", "%s %s -o %s", cmds[c], text, o);
-        expect_error("cut.h5", "", "%s %s -o %s", cmds[c], cut, o);
+        run_error("missing.h5", "", "%s %s/missing.h5 -o %s", cmds[c], dir, o);
+        run_error("text.h5", "", "%s %s -o %s", cmds[c], text, o);
+        run_error("cut.h5", "", "%s %s -o %s", cmds[c], cut, o);
         assert_false(exists(o)); /* a bad LC file creates no output folder */
-        expect_error("no/such/dir", "parent folder does not exist", "%s %s -o %s/no/such/dir",
+        run_error("no/such/dir", "parent folder does not exist", "%s %s -o %s/no/such/dir",
                      cmds[c], good, dir);
-        expect_error(cmds[c], "--boot", "%s %s -o %s --boot 0", cmds[c], good, o);
-        expect_error(cmds[c], "-o DIR is required", "%s %s", cmds[c], good);
+        run_error(cmds[c], "--boot", "%s %s -o %s --boot 0", cmds[c], good, o);
+        run_error(cmds[c], "-o DIR is required", "%s %s", cmds[c], good);
     }
 }
 
@@ -334,7 +324,7 @@ static void test_bad_freeze_config(void **s) {
          "\"00112233aabbccdd\"}, \"frozen_layers\": []}", "non-empty"}};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         write_text(fz, cases[i].json);
-        expect_error("f.json", cases[i].what, "report %s --freeze %s -o %s", lc, fz, o);
+        run_error("f.json", cases[i].what, "report %s --freeze %s -o %s", lc, fz, o);
         assert_false(exists(o));
     }
 }
@@ -347,7 +337,7 @@ static void test_gnuplot_missing_or_failing(void **s) {
     join(lc, dir, "lc.h5"), join(o, dir, "out");
     make_lc_file(lc, "models/tiny", 1);
     snprintf(env, sizeof env, "PATH=%.2000s/nowhere", dir); /* a PATH without gnuplot */
-    check_error(shortv_env(env, "plot %s -o %s", lc, o), "out", "apt-get install gnuplot-nox");
+    check_cli_error(shortv_env(env, "plot %s -o %s", lc, o), "out", "apt-get install gnuplot-nox");
     assert_false(exists(o)); /* the folder it created is gone again */
 
     /* a fake gnuplot that renders half a plot and fails */
@@ -360,9 +350,9 @@ static void test_gnuplot_missing_or_failing(void **s) {
     /* absolute: gnuplot is looked up from inside the output folder */
     snprintf(env, sizeof env, "PATH=$PWD/%.2000s:$PATH", bin);
     for (int c = 0; c < 2; c++) {
-        check_error(shortv_env(env, "%s %s -o %s", c ? "report" : "plot", lc, o), "plots.gp",
+        check_cli_error(shortv_env(env, "%s %s -o %s", c ? "report" : "plot", lc, o), "plots.gp",
                     "line 7: fake failure");
-        assert_null(strstr(err, "more"));
+        assert_null(strstr(cli_err, "more"));
         expect_no_plots(o);
         assert_true(exists(join(p, o, "plots.gp"))); /* kept: the error points to it */
     }

@@ -127,15 +127,18 @@ void expect_success(const char *args) {
     if (rc != 0) fail_msg("shortv %s: exit %d: %s", args, rc, cli_err);
 }
 
-void expect_error(const char *args, const char *names, const char *what) {
-    int rc = shortv(args);
+void check_cli_error(int rc, const char *names, const char *what) {
     printf("# %s", cli_err);
-    if (rc != 1) fail_msg("shortv %s: exit %d, want 1", args, rc);
+    if (rc != 1) fail_msg("exit %d, want 1", rc);
     size_t len = strlen(cli_err);
     if (strncmp(cli_err, "shortv: error: ", 15) || !strstr(cli_err, names) ||
         !strstr(cli_err, what) || strchr(cli_err, '\n') != cli_err + len - 1)
-        fail_msg("shortv %s: stderr '%s' should be one line naming '%s' and saying '%s'", args,
-                 cli_err, names, what);
+        fail_msg("stderr '%s' should be one line naming '%s' and saying '%s'", cli_err, names,
+                 what);
+}
+
+void expect_error(const char *args, const char *names, const char *what) {
+    check_cli_error(shortv(args), names, what);
 }
 
 float max_abs_diff(const float *a, const float *b, size_t n) {

@@ -48,6 +48,8 @@ void expect_success(const char *args);
 /* Fails the test unless `shortv ARGS` exits 1 with one stderr line
  * "shortv: error: ..." that contains `names` and `what`. */
 void expect_error(const char *args, const char *names, const char *what);
+/* The check expect_error makes, on an exit status rc and cli_err. */
+void check_cli_error(int rc, const char *names, const char *what);
 
 float max_abs_diff(const float *a, const float *b, size_t n);
 /* Prints "what: max |diff| = x (tol y) first values ..." and asserts diff <= tol. */
