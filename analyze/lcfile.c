@@ -440,8 +440,9 @@ static int read_ints(hid_t file, const char *name, size_t n, int64_t *out) {
     return rc < 0 ? SV_FAIL : SV_OK;
 }
 
-static int read_ids(hid_t file, size_t n, char **ids) {
-    hid_t d = H5Dopen2(file, "/samples/id", H5P_DEFAULT);
+/* The first n strings of a 1-D UTF-8 string dataset, each strdup'd into out. */
+static int read_strings(hid_t file, const char *name, size_t n, char **out) {
+    hid_t d = H5Dopen2(file, name, H5P_DEFAULT);
     if (d < 0) return SV_FAIL;
     hid_t str = utf8_string_type(0), fspace = H5Dget_space(d);
     hsize_t start = 0, count = n;
@@ -450,7 +451,7 @@ static int read_ids(hid_t file, size_t n, char **ids) {
     herr_t rc = raw ? H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &start, NULL, &count, NULL) : -1;
     if (rc >= 0 && n) rc = H5Dread(d, str, mspace, fspace, H5P_DEFAULT, raw);
     for (size_t i = 0; rc >= 0 && i < n; i++)
-        if (!(ids[i] = strdup(raw[i] ? raw[i] : ""))) rc = -1;
+        if (!(out[i] = strdup(raw[i] ? raw[i] : ""))) rc = -1;
     if (raw && n) H5Dvlen_reclaim(str, mspace, H5P_DEFAULT, raw);
     free(raw);
     H5Sclose(mspace), H5Sclose(fspace), H5Tclose(str), H5Dclose(d);
@@ -482,13 +483,18 @@ int sv_lc_read(sv_lc_data *d, const char *path, sv_error *err) {
     read_attr_string(file, "tool_version", d->tool_version, sizeof d->tool_version);
     read_attr_string(file, "created", d->created, sizeof d->created);
     size_t n = d->n_samples = complete_rows(file, &d->meta);
-    d->n_skipped = rows_of(file, "/skipped/line");
+    size_t k = d->n_skipped = rows_of(file, "/skipped/line");
     d->ids = calloc(n ? n : 1, sizeof *d->ids);
     d->visual_start = malloc((n ? n : 1) * sizeof(int64_t));
     d->visual_end = malloc((n ? n : 1) * sizeof(int64_t));
     d->n_tokens = malloc((n ? n : 1) * sizeof(int64_t));
+    d->skipped_line = malloc((k ? k : 1) * sizeof(int64_t));
+    d->skipped_reason = calloc(k ? k : 1, sizeof *d->skipped_reason);
     int rc = !d->ids || !d->visual_start || !d->visual_end || !d->n_tokens ||
-             read_ids(file, n, d->ids) || read_ints(file, row_ints[0], n, d->visual_start) ||
+             !d->skipped_line || !d->skipped_reason ||
+             read_strings(file, "/samples/id", n, d->ids) ||
+             read_ints(file, "/skipped/line", k, d->skipped_line) ||
+             read_strings(file, "/skipped/reason", k, d->skipped_reason) || read_ints(file, row_ints[0], n, d->visual_start) ||
              read_ints(file, row_ints[1], n, d->visual_end) ||
              read_ints(file, row_ints[2], n, d->n_tokens);
     for (int g = 0; g < SV_N_GROUPS && !rc; g++)
@@ -504,6 +510,8 @@ int sv_lc_read(sv_lc_data *d, const char *path, sv_error *err) {
 void sv_lc_data_free(sv_lc_data *d) {
     for (size_t i = 0; d->ids && i < d->n_samples; i++) free(d->ids[i]);
     free(d->ids);
+    for (size_t i = 0; d->skipped_reason && i < d->n_skipped; i++) free(d->skipped_reason[i]);
+    free(d->skipped_reason), free(d->skipped_line);
     free(d->visual_start), free(d->visual_end), free(d->n_tokens);
     for (int g = 0; g < SV_N_GROUPS; g++) free(d->lc[g]), free(d->mean[g]), free(d->std[g]), free(d->order[g]);
     memset(d, 0, sizeof *d);

@@ -64,7 +64,9 @@ typedef struct sv_lc_data {
     double *lc[SV_N_GROUPS];        /* [n_samples * n_layers], NULL if not swept */
     double *mean[SV_N_GROUPS], *std[SV_N_GROUPS]; /* [n_layers] */
     int32_t *order[SV_N_GROUPS];    /* [n_layers] */
-    size_t n_skipped;
+    size_t n_skipped;               /* manifest lines skipped with --skip-bad */
+    int64_t *skipped_line;          /* [n_skipped] */
+    char **skipped_reason;          /* [n_skipped] */
     char tool_version[64], created[64];
 } sv_lc_data;
 

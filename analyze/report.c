@@ -308,6 +308,15 @@ static void write_provenance(FILE *f, const sv_lc_data *d, const char *lc_path,
     snprintf(num, sizeof num, "%d resamples, seed %llu", s->n_boot, (unsigned long long)s->seed);
     provenance_row(f, "bootstrap (this report)", num);
     fputs("</table>\n", f);
+    if (d->n_skipped) {
+        fputs("<h3>Skipped manifest lines</h3>\n<table>\n<tr><th>line</th><th>reason</th></tr>\n", f);
+        for (size_t i = 0; i < d->n_skipped; i++) {
+            fprintf(f, "<tr><td>%lld</td><td>", (long long)d->skipped_line[i]);
+            html(f, d->skipped_reason[i]);
+            fputs("</td></tr>\n", f);
+        }
+        fputs("</table>\n", f);
+    }
 }
 
 /* ---------------------------------------------------------------- the page */

@@ -73,6 +73,8 @@ static void test_write_resume_read(void **s) {
     assert_int_equal(d.complete, 1);
     assert_int_equal(d.n_samples, N);
     assert_int_equal(d.n_skipped, 1);
+    assert_int_equal(d.skipped_line[0], 9);
+    assert_string_equal(d.skipped_reason[0], "line 9: no image");
     assert_string_equal(d.ids[5], "sample-5-ü");
     assert_int_equal(d.n_tokens[5], 630);
     assert_int_equal(d.visual_start[0], 35);
