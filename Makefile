@@ -1,7 +1,7 @@
 # shortv — build/shortv, the runtime library and the test suite.
 #   make            build/shortv and build/tiny-model
 #   make test       the whole suite (SANITIZE=1: ASan + UBSan build in build-san/)
-#   make demo       the main job on a small model
+#   make demo       calibration, plots and the freeze study on the bundled model
 
 CC      ?= cc
 SANITIZE ?= 0
@@ -77,14 +77,14 @@ data-train: $(SYNTH_DATA)/train.jsonl
 
 # test and demo check the Debian packages first (installing them if they can).
 test: deps
-	@$(MAKE) --no-print-directory all models $(TEST_BIN)
+	@$(MAKE) --no-print-directory all models data $(TEST_BIN)
 	@BUILD=$(BUILD) bash tests/run.sh $(TEST_BIN)
 
-# For now the main job is generate on the generated tiny-a checkpoint.
+# The demo (scripts/demo.sh): calibration, plots, freeze configs and the freeze study
+# on the bundled model, reported in reports/demo/index.html.
 demo: deps
-	@$(MAKE) --no-print-directory all models
-	@$(BUILD)/shortv generate -m $(TINY) --image tests/fixtures/golden/images/chelsea.png \
-	    -p "What is shown in this image?" -n 16
+	@$(MAKE) --no-print-directory all data
+	@BUILD=$(BUILD) bash scripts/demo.sh
 
 deps:
 	@bash scripts/install-deps.sh

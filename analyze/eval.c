@@ -11,6 +11,7 @@
 #include "flops.h"
 #include "freeze.h"
 #include "generate.h"
+#include "lcfile.h"
 #include "manifest.h"
 #include "preprocess.h"
 #include "vision.h"
@@ -49,34 +50,99 @@ static double now_ms(void) {
     return (double)ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
 }
 
-typedef struct evaluator {
-    const sv_eval_params *p;
+struct sv_evaluator {
+    char manifest_path[1024];
+    int max_new;
+    sv_aspect aspect;
     sv_model *m;
     sv_context *ctx;
     sv_manifest manifest;
-    sv_prompt *prompts;
-    sv_layer_mode *modes;
-    sv_group group;
-    float *image_rows;
-    int *ids;
-    cJSON *samples;
-    sv_eval_summary *sum;
-    double flops_ratio_sum;
-} evaluator;
+    sv_prompt *prompts;   /* [manifest.n] */
+    float *image_rows;    /* [n_visual_tokens, hidden] the current sample's image */
+    int *ids;             /* [max_new] generated ids */
+};
 
-/* The greedy answer to one sample, decoded and cut at the first newline. */
-static int answer(evaluator *e, size_t i, char **text, double *prefill_ms, sv_error *err) {
-    const sv_sample *smp = &e->manifest.samples[i];
+const sv_config *sv_evaluator_config(const sv_evaluator *e) { return &e->m->cfg; }
+size_t sv_evaluator_n_samples(const sv_evaluator *e) { return e->manifest.n; }
+
+/* Every prompt, tokenised once; *longest is the longest's length. */
+static int build_prompts(sv_evaluator *e, size_t *longest, sv_error *err) {
+    e->prompts = calloc(e->manifest.n, sizeof *e->prompts);
+    if (!e->prompts) return sv_fail(err, "eval: out of memory");
+    *longest = 0;
+    for (size_t i = 0; i < e->manifest.n; i++) {
+        sv_error why;
+        const sv_sample *smp = &e->manifest.samples[i];
+        /* checked before any work: a run must not fail after minutes of it */
+        if (!smp->answer)
+            return sv_fail(err, "%s:%d: no answer to score against", e->manifest_path, smp->line);
+        if (sv_prompt_build(e->m, smp->question, SV_TEMPLATE_VICUNA_V1, &e->prompts[i], &why))
+            return sv_fail(err, "%s:%d: %s", e->manifest_path, smp->line, why.msg);
+        if (e->prompts[i].n > *longest) *longest = e->prompts[i].n;
+    }
+    return SV_OK;
+}
+
+static int open_evaluator(sv_evaluator *e, const sv_eval_params *p, sv_error *err) {
+    snprintf(e->manifest_path, sizeof e->manifest_path, "%s", p->manifest);
+    e->max_new = p->max_new, e->aspect = p->aspect;
+    if (p->max_new < 1) return sv_fail(err, "eval: max_new must be at least 1");
+    if (sv_model_load(&e->m, p->model_dir, err) ||
+        sv_manifest_load(&e->manifest, p->manifest, 0, err))
+        return SV_FAIL;
+    sv_manifest_select(&e->manifest, 0, 0, p->limit);
+    if (e->manifest.n == 0) return sv_fail(err, "%s: holds no samples", p->manifest);
+    size_t longest;
+    if (build_prompts(e, &longest, err)) return SV_FAIL;
+    const sv_config *c = &e->m->cfg;
+    e->image_rows = sv_alloc_array((size_t)c->n_visual_tokens * c->text.hidden, sizeof(float),
+                                   err, "eval");
+    e->ids = sv_alloc_array((size_t)p->max_new, sizeof(int), err, "eval");
+    if (!e->image_rows || !e->ids) return SV_FAIL;
+    return sv_context_new(&e->ctx, e->m, longest + (size_t)p->max_new, err);
+}
+
+int sv_evaluator_open(sv_evaluator **out, const sv_eval_params *p, sv_error *err) {
+    sv_evaluator *e = calloc(1, sizeof *e);
+    *out = NULL;
+    if (!e) return sv_fail(err, "eval: out of memory");
+    if (open_evaluator(e, p, err)) {
+        sv_evaluator_free(e);
+        return SV_FAIL;
+    }
+    *out = e;
+    return SV_OK;
+}
+
+void sv_evaluator_free(sv_evaluator *e) {
+    if (!e) return;
+    for (size_t i = 0; e->prompts && i < e->manifest.n; i++) sv_prompt_free(&e->prompts[i]);
+    free(e->prompts), free(e->image_rows), free(e->ids);
+    sv_manifest_free(&e->manifest);
+    sv_context_free(e->ctx);
+    sv_model_free(e->m);
+    free(e);
+}
+
+/* Sample i's image through the vision tower and projector, into image_rows. */
+static int encode_image(sv_evaluator *e, size_t i, sv_error *err) {
     float *pixels;
-    if (sv_preprocess_file(&e->m->cfg, smp->image, e->p->aspect, &pixels, err)) return SV_FAIL;
+    if (sv_preprocess_file(&e->m->cfg, e->manifest.samples[i].image, e->aspect, &pixels, err))
+        return SV_FAIL;
     sv_encode_image(e->ctx, pixels, e->image_rows);
     free(pixels);
-    sv_policy policy = {e->modes, e->group, e->prompts[i].visual};
+    return SV_OK;
+}
+
+/* The greedy answer to sample i under a layer set, decoded and cut at the first newline. */
+static int answer(sv_evaluator *e, const sv_eval_set *set, size_t i, char **text,
+                  double *prefill_ms, sv_error *err) {
+    sv_policy policy = {set->modes, set->group, e->prompts[i].visual};
     double t0 = now_ms();
     if (sv_prefill(e->ctx, &e->prompts[i], e->image_rows, &policy, err)) return SV_FAIL;
     *prefill_ms = now_ms() - t0;
     int n = 0;
-    if (sv_generate_greedy(e->ctx, e->p->max_new, e->ids, &n, NULL, NULL, err) ||
+    if (sv_generate_greedy(e->ctx, e->max_new, e->ids, &n, NULL, NULL, err) ||
         sv_tokenizer_decode(e->m->tok, e->ids, (size_t)n, text, err))
         return SV_FAIL;
     char *nl = strchr(*text, '\n');
@@ -84,87 +150,114 @@ static int answer(evaluator *e, size_t i, char **text, double *prefill_ms, sv_er
     return SV_OK;
 }
 
-/* Prefill FLOPs of this run over the dense ones, for this sample's token counts. */
-static int flops_ratio(evaluator *e, size_t i, double *ratio, sv_error *err) {
+/* Prefill FLOPs of the set over the dense ones, for sample i's token counts. */
+static int flops_ratio(const sv_evaluator *e, const sv_eval_set *set, size_t i, double *ratio,
+                       sv_error *err) {
     const sv_prompt *pr = &e->prompts[i];
     int64_t v = (int64_t)(pr->visual.end - pr->visual.start), t = (int64_t)pr->n - v;
     int n_frozen = 0;
-    for (int l = 0; e->modes && l < e->m->cfg.text.n_layers; l++)
-        n_frozen += e->modes[l] == SV_LAYER_FREEZE;
+    for (int l = 0; set->modes && l < e->m->cfg.text.n_layers; l++)
+        n_frozen += set->modes[l] == SV_LAYER_FREEZE;
     sv_flops f;
-    if (sv_flops_count(&e->m->cfg, v, t, e->group, n_frozen, &f, err)) return SV_FAIL;
+    if (sv_flops_count(&e->m->cfg, v, t, set->group, n_frozen, &f, err)) return SV_FAIL;
     *ratio = f.ratio;
     return SV_OK;
 }
 
-static int score_sample(evaluator *e, size_t i, sv_error *err) {
-    const sv_sample *smp = &e->manifest.samples[i];
-    if (!smp->answer)
-        return sv_fail(err, "%s:%d: no answer to score against", e->p->manifest, smp->line);
-    char *pred = NULL, *want = strdup(smp->answer);
-    double ms = 0, ratio = 1;
-    int rc = want ? answer(e, i, &pred, &ms, err) : sv_fail(err, "eval: out of memory");
-    if (rc == SV_OK) rc = flops_ratio(e, i, &ratio, err);
-    if (rc == SV_OK) {
-        char *norm = strdup(pred);
-        if (norm) sv_normalise_answer(norm);
-        sv_normalise_answer(want);
-        int ok = norm && strcmp(norm, want) == 0;
-        e->sum->correct += ok;
-        e->sum->prefill_ms += ms;
-        e->flops_ratio_sum += ratio;
-        cJSON *s = cJSON_CreateObject();
-        cJSON_AddStringToObject(s, "id", smp->id);
-        cJSON_AddStringToObject(s, "question", smp->question);
-        cJSON_AddStringToObject(s, "answer", smp->answer);
-        cJSON_AddStringToObject(s, "prediction", pred);
-        cJSON_AddBoolToObject(s, "correct", ok);
-        cJSON_AddNumberToObject(s, "prefill_ms", ms);
-        cJSON_AddItemToArray(e->samples, s);
-        free(norm);
+/* Whether a prediction matches the reference answer after normalisation. */
+static int matches(const char *prediction, const char *reference, sv_error *err) {
+    char *a = strdup(prediction), *b = strdup(reference);
+    int ok = -1;
+    if (a && b) {
+        sv_normalise_answer(a), sv_normalise_answer(b);
+        ok = strcmp(a, b) == 0;
     }
-    free(pred), free(want);
+    free(a), free(b);
+    return ok < 0 ? sv_fail(err, "eval: out of memory") : ok;
+}
+
+/* One sv_evaluator_run call. */
+typedef struct eval_run {
+    const sv_eval_set *sets;
+    size_t n_sets;
+    sv_eval_answer_fn on_answer;
+    void *user;
+    sv_eval_summary *sums;  /* [n_sets] sums over the samples so far */
+} eval_run;
+
+/* Answers sample i under set s and adds the outcome to the set's sums. */
+static int score(sv_evaluator *e, const eval_run *r, size_t s, size_t i, sv_error *err) {
+    const sv_eval_set *set = &r->sets[s];
+    sv_eval_summary *sum = &r->sums[s];
+    char *pred = NULL;
+    double ms = 0, ratio = 1;
+    int rc = answer(e, set, i, &pred, &ms, err);
+    if (rc == SV_OK) rc = flops_ratio(e, set, i, &ratio, err);
+    int ok = rc == SV_OK ? matches(pred, e->manifest.samples[i].answer, err) : SV_FAIL;
+    if (ok >= 0) {
+        sum->correct += (size_t)ok, sum->prefill_ms += ms, sum->flops_ratio += ratio;
+        sv_eval_answer a = {s, i, r->n_sets, e->manifest.n, &e->manifest.samples[i], pred, ok, ms};
+        rc = r->on_answer && r->on_answer(&a, r->user) ? sv_fail(err, "eval: stopped") : SV_OK;
+    } else {
+        rc = SV_FAIL;
+    }
+    free(pred);
     return rc;
 }
 
-static int setup(evaluator *e, sv_error *err) {
-    const sv_eval_params *p = e->p;
-    if (sv_model_load(&e->m, p->model_dir, err) ||
-        sv_freeze_options(p->freeze, p->freeze_layers, &e->m->cfg, &e->modes, &e->group, err) ||
-        sv_manifest_load(&e->manifest, p->manifest, 0, err))
-        return SV_FAIL;
-    sv_manifest_select(&e->manifest, 0, 0, p->limit);
-    e->prompts = calloc(e->manifest.n, sizeof *e->prompts);
-    if (!e->prompts) return sv_fail(err, "eval: out of memory");
-    size_t longest = 0;
-    for (size_t i = 0; i < e->manifest.n; i++) {
-        sv_error why;
-        const sv_sample *smp = &e->manifest.samples[i];
-        if (sv_prompt_build(e->m, smp->question, SV_TEMPLATE_VICUNA_V1, &e->prompts[i], &why))
-            return sv_fail(err, "%s:%d: %s", p->manifest, smp->line, why.msg);
-        if (e->prompts[i].n > longest) longest = e->prompts[i].n;
-    }
-    const sv_config *c = &e->m->cfg;
-    e->image_rows = sv_alloc_array((size_t)c->n_visual_tokens * c->text.hidden, sizeof(float),
-                                   err, "eval");
-    e->ids = sv_alloc_array((size_t)p->max_new, sizeof(int), err, "eval");
-    e->samples = cJSON_CreateArray();
-    if (!e->image_rows || !e->ids || !e->samples) return SV_FAIL;
-    return sv_context_new(&e->ctx, e->m, longest + (size_t)p->max_new, err);
+/* Turns the sums over n samples into means and the interval. */
+static void finish_summary(sv_eval_summary *sum, size_t n) {
+    sum->n = n;
+    sum->accuracy = (double)sum->correct / (double)n;
+    sv_wilson_interval(sum->correct, n, &sum->ci_low, &sum->ci_high);
+    sum->prefill_ms /= (double)n;
+    sum->flops_ratio /= (double)n;
 }
 
-static int write_results(evaluator *e, sv_error *err) {
-    const sv_eval_summary *s = e->sum;
+int sv_evaluator_run(sv_evaluator *e, const sv_eval_set *sets, size_t n_sets,
+                     sv_eval_answer_fn on_answer, void *user, sv_eval_summary *out,
+                     sv_error *err) {
+    eval_run r = {sets, n_sets, on_answer, user, out};
+    memset(out, 0, n_sets * sizeof *out);
+    for (size_t i = 0; i < e->manifest.n; i++) {
+        if (encode_image(e, i, err)) return SV_FAIL;
+        for (size_t s = 0; s < n_sets; s++)
+            if (score(e, &r, s, i, err)) return SV_FAIL;
+    }
+    for (size_t s = 0; s < n_sets; s++) finish_summary(&out[s], e->manifest.n);
+    return SV_OK;
+}
+
+/* ---------------------------------------------------------------- shortv eval */
+
+/* Every sample's record in RESULTS.json. */
+static int record_answer(const sv_eval_answer *a, void *user) {
+    cJSON *s = cJSON_CreateObject();
+    if (!s || !cJSON_AddItemToArray((cJSON *)user, s)) {
+        cJSON_Delete(s);
+        return 1;
+    }
+    int ok = cJSON_AddStringToObject(s, "id", a->item->id) &&
+             cJSON_AddStringToObject(s, "question", a->item->question) &&
+             cJSON_AddStringToObject(s, "answer", a->item->answer) &&
+             cJSON_AddStringToObject(s, "prediction", a->prediction) &&
+             cJSON_AddBoolToObject(s, "correct", a->correct) &&
+             cJSON_AddNumberToObject(s, "prefill_ms", a->prefill_ms);
+    return !ok;
+}
+
+static int write_results(const sv_evaluator *e, const sv_eval_params *p, const sv_eval_set *set,
+                         const sv_eval_summary *s, cJSON *samples, sv_error *err) {
     cJSON *root = cJSON_CreateObject(), *freeze = cJSON_CreateArray();
     cJSON_AddStringToObject(root, "format", "shortv-eval");
     cJSON_AddNumberToObject(root, "version", 1);
-    cJSON_AddStringToObject(root, "model", e->p->model_dir);
+    cJSON_AddStringToObject(root, "model", p->model_dir);
     cJSON_AddStringToObject(root, "config_hash", e->m->cfg.hash);
-    cJSON_AddStringToObject(root, "manifest", e->p->manifest);
-    for (int l = 0; e->modes && l < e->m->cfg.text.n_layers; l++)
-        if (e->modes[l] == SV_LAYER_FREEZE) cJSON_AddItemToArray(freeze, cJSON_CreateNumber(l));
+    cJSON_AddStringToObject(root, "manifest", p->manifest);
+    for (int l = 0; set->modes && l < e->m->cfg.text.n_layers; l++)
+        if (set->modes[l] == SV_LAYER_FREEZE) cJSON_AddItemToArray(freeze, cJSON_CreateNumber(l));
     cJSON_AddItemToObject(root, "frozen_layers", freeze);
-    cJSON_AddStringToObject(root, "frozen_group", e->group == SV_GROUP_TEXT ? "text" : "visual");
+    cJSON_AddStringToObject(root, "frozen_group", sv_group_name(set->group));
     cJSON_AddNumberToObject(root, "n_samples", (double)s->n);
     cJSON_AddNumberToObject(root, "correct", (double)s->correct);
     cJSON_AddNumberToObject(root, "accuracy", s->accuracy);
@@ -173,34 +266,29 @@ static int write_results(evaluator *e, sv_error *err) {
     cJSON_AddItemToArray(ci, cJSON_CreateNumber(s->ci_high));
     cJSON_AddNumberToObject(root, "flops_ratio", s->flops_ratio);
     cJSON_AddNumberToObject(root, "prefill_ms_mean", s->prefill_ms);
-    cJSON_AddItemToObject(root, "samples", e->samples);
-    e->samples = NULL;
+    cJSON_AddItemReferenceToObject(root, "samples", samples);
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
-    if (!text) return sv_fail(err, "%s: out of memory", e->p->output);
-    int rc = sv_write_text_atomic(e->p->output, text, err);
+    if (!text) return sv_fail(err, "%s: out of memory", p->output);
+    int rc = sv_write_text_atomic(p->output, text, err);
     free(text);
     return rc;
 }
 
 int sv_eval(const sv_eval_params *p, sv_eval_summary *sum, sv_error *err) {
-    evaluator e = {.p = p, .sum = sum};
+    sv_evaluator *e = NULL;
+    sv_eval_set set = {NULL, SV_GROUP_VISUAL};
+    sv_layer_mode *modes = NULL;
+    cJSON *samples = cJSON_CreateArray();
     memset(sum, 0, sizeof *sum);
-    int rc = setup(&e, err);
-    for (size_t i = 0; rc == SV_OK && i < e.manifest.n; i++) rc = score_sample(&e, i, err);
-    if (rc == SV_OK) {
-        sum->n = e.manifest.n;
-        sum->accuracy = (double)sum->correct / (double)sum->n;
-        sv_wilson_interval(sum->correct, sum->n, &sum->ci_low, &sum->ci_high);
-        sum->prefill_ms /= (double)sum->n;
-        sum->flops_ratio = e.flops_ratio_sum / (double)sum->n;
-        rc = write_results(&e, err);
-    }
-    for (size_t i = 0; e.prompts && i < e.manifest.n; i++) sv_prompt_free(&e.prompts[i]);
-    free(e.prompts), free(e.modes), free(e.image_rows), free(e.ids);
-    cJSON_Delete(e.samples);
-    sv_manifest_free(&e.manifest);
-    sv_context_free(e.ctx);
-    sv_model_free(e.m);
+    int rc = samples ? sv_evaluator_open(&e, p, err) : sv_fail(err, "eval: out of memory");
+    if (rc == SV_OK)
+        rc = sv_freeze_options(p->freeze, p->freeze_layers, &e->m->cfg, &modes, &set.group, err);
+    set.modes = modes;
+    if (rc == SV_OK) rc = sv_evaluator_run(e, &set, 1, record_answer, samples, sum, err);
+    if (rc == SV_OK) rc = write_results(e, p, &set, sum, samples, err);
+    cJSON_Delete(samples);
+    free(modes);
+    sv_evaluator_free(e);
     return rc;
 }

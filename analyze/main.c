@@ -23,6 +23,7 @@ static const struct {
     {"report", "offline HTML report of an LC file (plots, ranking, trust)", cli_report},
     {"calibrate", "LC sweep over a calibration manifest -> HDF5", cli_calibrate},
     {"eval", "accuracy of greedy answers on a manifest, dense or ShortV", cli_eval},
+    {"study", "accuracy vs FLOPs of LC-ordered, random and reverse layer sets", cli_study},
 };
 #define N_COMMANDS (sizeof commands / sizeof *commands)
 

@@ -2,13 +2,16 @@
  * sv_plot_draw put in DIR (referenced as files, so the folder works offline as a
  * whole), each group's ranking table with bootstrap intervals, the split-half
  * Kendall tau and what it says about the number of calibration samples, the
- * calibration's provenance and, given a freeze config, its frozen layers and FLOPs.
+ * calibration's provenance and, given a freeze config, its frozen layers and FLOPs;
+ * given a freeze study (study.json), its chart (drawn into DIR by sv_study_draw),
+ * a sentence per N comparing the strategies and a table of every run.
  * Every string from a file is HTML-escaped; no external URL is referenced. */
 #ifndef SV_REPORT_H
 #define SV_REPORT_H
 
 #include "lcfile.h"
 #include "stats.h"
+#include "study.h"
 
 /* What the report shows of a freeze config (README.md, "shortv freeze"). */
 typedef struct sv_report_freeze {
@@ -29,10 +32,14 @@ int sv_report_freeze_read(sv_report_freeze *out, const char *path, const sv_lc_d
                           sv_error *err);
 void sv_report_freeze_free(sv_report_freeze *f);
 
+/* Checks that a study was made on the calibration's model (config hash). */
+int sv_report_study_check(const sv_study *s, const char *study_path, const sv_lc_data *d,
+                          sv_error *err);
+
 /* Writes dir/index.html (through a temporary name) for d read from lc_path;
- * stats[g] for each swept group; freeze may be NULL. */
+ * stats[g] for each swept group; freeze and study may be NULL. */
 int sv_report_write(const sv_lc_data *d, const sv_layer_stats stats[SV_N_GROUPS],
-                    const char *lc_path, const sv_report_freeze *freeze, const char *dir,
-                    sv_error *err);
+                    const char *lc_path, const sv_report_freeze *freeze, const sv_study *study,
+                    const char *dir, sv_error *err);
 
 #endif

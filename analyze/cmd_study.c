@@ -1,0 +1,177 @@
+/* shortv study: accuracy of LC-ordered, reverse and random layer sets at the
+ * same FLOPs, with progress and a summary. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "matmul.h"
+#include "study.h"
+
+static const char usage[] =
+    "usage: shortv study -m DIR --lc LC.h5 --data MANIFEST [--counts 2,4,6,8] [--random-sets 3]\n"
+    "                    [--seed S] [--group visual|text] [--limit N] [-n MAX_NEW_TOKENS]\n"
+    "                    [--aspect pad|crop] [-t N] -o OUTDIR\n"
+    "  Does freezing the lowest-LC layers cost less accuracy than random layers or the\n"
+    "  highest-LC layers, at the same FLOPs? For every count N it evaluates (as shortv eval)\n"
+    "  the N layers of lowest mean LC in LC.h5, the N of highest, and --random-sets random\n"
+    "  N-subsets (seeded with --seed, default 0), plus the dense model, on the same samples.\n"
+    "  Writes OUTDIR/study.json (every run: strategy, N, layers, accuracy with its Wilson\n"
+    "  95% interval, FLOPs ratio, prefill ms) and the chart OUTDIR/" SV_STUDY_CHART ".png/.svg.\n"
+    "  OUTDIR is created if its parent exists. Needs gnuplot (apt-get install gnuplot-nox).\n";
+
+/* "2,4,6" into counts; SV_FAIL unless it is a list of positive numbers. */
+static int parse_counts(const char *s, int *counts, int *n) {
+    char buf[512];
+    if (snprintf(buf, sizeof buf, "%s", s) >= (int)sizeof buf || !*buf ||
+        buf[strlen(buf) - 1] == ',')
+        return SV_FAIL;
+    *n = 0;
+    for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (*n == SV_STUDY_MAX_COUNTS || cli_parse_int(tok, &counts[*n]) || counts[*n] < 1)
+            return SV_FAIL;
+        (*n)++;
+    }
+    return *n ? SV_OK : SV_FAIL;
+}
+
+static int parse_group(const char *s, sv_group *g) {
+    if (!strcmp(s, "visual")) *g = SV_GROUP_VISUAL;
+    else if (!strcmp(s, "text")) *g = SV_GROUP_TEXT;
+    else return SV_FAIL;
+    return SV_OK;
+}
+
+typedef struct options {
+    sv_study_params p;
+    int counts[SV_STUDY_MAX_COUNTS];
+    int threads;
+} options;
+
+/* SV_OK, SV_FAIL, or 1 for --help. */
+static int parse_options(int argc, char **argv, options *o, sv_error *err) {
+    enum { OPT_LC = 256, OPT_DATA, OPT_COUNTS, OPT_SETS, OPT_SEED, OPT_GROUP, OPT_LIMIT,
+           OPT_ASPECT, OPT_HELP };
+    static const struct option longopts[] = {
+        {"model", required_argument, 0, 'm'},      {"lc", required_argument, 0, OPT_LC},
+        {"data", required_argument, 0, OPT_DATA},  {"counts", required_argument, 0, OPT_COUNTS},
+        {"random-sets", required_argument, 0, OPT_SETS},
+        {"seed", required_argument, 0, OPT_SEED},  {"group", required_argument, 0, OPT_GROUP},
+        {"limit", required_argument, 0, OPT_LIMIT},
+        {"max-new-tokens", required_argument, 0, 'n'},
+        {"aspect", required_argument, 0, OPT_ASPECT}, {"threads", required_argument, 0, 't'},
+        {"output", required_argument, 0, 'o'},     {"help", no_argument, 0, OPT_HELP},
+        {0, 0, 0, 0}};
+    static const int default_counts[] = {2, 4, 6, 8};
+    sv_study_params *p = &o->p;
+    *o = (options){.p = {.random_sets = 3, .max_new = 8, .aspect = SV_ASPECT_PAD}};
+    memcpy(o->counts, default_counts, sizeof default_counts);
+    p->n_counts = 4;
+    int v, ch;
+    optind = 0;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, "m:n:t:o:h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'm': p->model_dir = optarg; break;
+        case 'o': p->out_dir = optarg; break;
+        case OPT_LC: p->lc_path = optarg; break;
+        case OPT_DATA: p->manifest = optarg; break;
+        case OPT_COUNTS:
+            if (parse_counts(optarg, o->counts, &p->n_counts))
+                return cli_usage_error(err, "study", "--counts takes positive numbers, e.g. 2,4,6");
+            break;
+        case OPT_SETS:
+            if (cli_parse_int(optarg, &p->random_sets))
+                return cli_usage_error(err, "study", "--random-sets needs a number >= 0");
+            break;
+        case OPT_SEED:
+            if (cli_parse_int(optarg, &v))
+                return cli_usage_error(err, "study", "--seed needs a non-negative number");
+            p->seed = (uint64_t)v;
+            break;
+        case OPT_GROUP:
+            if (parse_group(optarg, &p->group))
+                return cli_usage_error(err, "study", "--group must be visual or text");
+            break;
+        case OPT_LIMIT:
+            if (cli_parse_int(optarg, &v) || v < 1)
+                return cli_usage_error(err, "study", "--limit needs a positive number");
+            p->limit = (size_t)v;
+            break;
+        case 'n':
+            if (cli_parse_int(optarg, &p->max_new) || p->max_new < 1)
+                return cli_usage_error(err, "study", "-n needs a positive number");
+            break;
+        case OPT_ASPECT:
+            if (sv_aspect_parse(optarg, &p->aspect))
+                return cli_usage_error(err, "study", "--aspect must be pad or crop");
+            break;
+        case 't':
+            if (cli_parse_int(optarg, &o->threads) || o->threads < 1)
+                return cli_usage_error(err, "study", "-t needs a positive number");
+            break;
+        case 'h':
+        case OPT_HELP: return 1;
+        default: return cli_usage_error(err, "study", "unknown option or missing value");
+        }
+    }
+    if (optind < argc) return cli_usage_error(err, "study", "unexpected extra argument");
+    if (!p->model_dir || !p->lc_path || !p->manifest || !p->out_dir)
+        return cli_usage_error(err, "study", "-m DIR, --lc LC.h5, --data MANIFEST and -o OUTDIR "
+                                             "are required");
+    p->counts = o->counts;
+    return SV_OK;
+}
+
+static double seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* After each sample's last layer set: samples done, rate and ETA. */
+static int print_progress(const sv_eval_answer *a, void *user) {
+    const double *start = user;
+    if (a->set + 1 < a->n_sets) return 0;
+    size_t done = a->sample + 1, left = a->n_samples - done;
+    double elapsed = seconds() - *start, rate = elapsed > 0 ? (double)done / elapsed : 0;
+    fprintf(stderr, "\rstudy: sample %zu/%zu, %zu layer sets, %.1f samples/s, ETA %.0f s   ",
+            done, a->n_samples, a->n_sets, rate, rate > 0 ? (double)left / rate : 0);
+    if (!left) fputc('\n', stderr);
+    return 0;
+}
+
+void cli_print_study_summary(const sv_study *s) {
+    int counts[SV_STUDY_MAX_COUNTS];
+    int n = sv_study_counts(s, counts, SV_STUDY_MAX_COUNTS);
+    for (int i = 0; i < n; i++) {
+        sv_study_comparison c;
+        char line[1024];
+        if (sv_study_compare(s, counts[i], &c, NULL)) continue;
+        sv_study_sentence(&c, line, sizeof line);
+        fprintf(stderr, "  %s\n", line);
+    }
+}
+
+int cli_study(int argc, char **argv, sv_error *err) {
+    options o;
+    int rc = parse_options(argc, argv, &o, err);
+    if (rc == 1) {
+        fputs(usage, stdout);
+        return SV_OK;
+    }
+    if (rc != SV_OK) return rc;
+    sv_set_threads(o.threads);
+    double start = seconds();
+    if (isatty(STDERR_FILENO)) o.p.on_answer = print_progress, o.p.user = &start;
+    sv_study s;
+    if (sv_run_study(&o.p, &s, err)) return SV_FAIL;
+    fprintf(stderr, "study: %zu runs on %zu samples in %.0f s -> %s/" SV_STUDY_JSON ", %s/"
+                    SV_STUDY_CHART ".png/.svg\n",
+            s.n_runs, s.n_samples, seconds() - start, o.p.out_dir, o.p.out_dir);
+    cli_print_study_summary(&s);
+    sv_study_free(&s);
+    return SV_OK;
+}

@@ -1,0 +1,115 @@
+/* The freeze study: does freezing the visual tokens in the lowest-LC layers
+ * cost less accuracy than freezing random layers, or the highest-LC layers,
+ * at the same FLOPs? (Only the number of frozen layers sets the FLOPs.)
+ *
+ * For every count N it evaluates, on the same samples, the layer sets
+ *   lc       the N layers of lowest mean LC (what `shortv freeze -n N` picks)
+ *   reverse  the N layers of highest mean LC
+ *   random   random_sets random N-subsets; set k of N is drawn by a partial
+ *            Fisher-Yates shuffle from splitmix64 seeded with
+ *            seed ^ (N << 32) ^ k, so it does not depend on the other counts
+ * plus the dense model as the reference, and writes OUT/study.json and the
+ * chart accuracy vs FLOPs ratio (OUT/accuracy_vs_flops.png, .svg).
+ *
+ * study.json: {"format": "shortv-study", "version": 1,
+ *   "model": {"path", "config_hash", "n_layers"}, "group", "lc_file", "manifest",
+ *   "n_samples", "max_new_tokens", "seed", "random_sets",
+ *   "runs": [{"strategy": "dense"|"lc"|"reverse"|"random", "n_frozen", "set",
+ *             "layers": [...], "n", "correct", "accuracy", "accuracy_ci95": [lo, hi],
+ *             "flops_ratio", "prefill_ms"}, ...]}
+ * Layers are listed lc: ascending LC, reverse: descending LC, random: ascending id. */
+#ifndef SV_STUDY_H
+#define SV_STUDY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "eval.h"
+#include "gnuplot.h"
+
+#define SV_STUDY_FORMAT "shortv-study"
+#define SV_STUDY_VERSION 1
+#define SV_STUDY_JSON "study.json"
+#define SV_STUDY_CHART "accuracy_vs_flops" /* .png and .svg */
+#define SV_STUDY_SCRIPT "study.gp"
+#define SV_STUDY_MAX_COUNTS 64
+#define SV_STUDY_MAX_RANDOM_SETS 100
+
+typedef enum {
+    SV_STRATEGY_DENSE = 0,
+    SV_STRATEGY_LC,
+    SV_STRATEGY_REVERSE,
+    SV_STRATEGY_RANDOM
+} sv_strategy;
+#define SV_N_STRATEGIES 4
+const char *sv_strategy_name(sv_strategy s); /* "dense", "lc", "reverse", "random" */
+
+typedef struct sv_study_params {
+    const char *model_dir, *lc_path, *manifest, *out_dir;
+    const int *counts;      /* the N to study, each in [1, n_layers], distinct */
+    int n_counts;
+    int random_sets;        /* random subsets per N, >= 0 */
+    uint64_t seed;          /* study.json stores it as a JSON number: exact below 2^53 */
+    sv_group group;         /* the rows frozen layers skip (and whose LC ranks the layers) */
+    size_t limit;           /* 0: every sample */
+    int max_new;
+    sv_aspect aspect;
+    sv_eval_answer_fn on_answer; /* progress; may be NULL */
+    void *user;
+} sv_study_params;
+
+/* One layer set and how it did. */
+typedef struct sv_study_run {
+    sv_strategy strategy;
+    int n_frozen;
+    int set;                /* random: which set of this N (0 ..); else 0 */
+    int *layers;            /* [n_frozen] */
+    sv_eval_summary result;
+} sv_study_run;
+
+typedef struct sv_study {
+    char model[1024], config_hash[17], lc_file[1024], manifest[1024];
+    int n_layers;
+    sv_group group;
+    uint64_t seed;
+    int random_sets, max_new;
+    size_t n_samples;
+    size_t n_runs;
+    sv_study_run *runs;     /* dense first, then per N: lc, reverse, random sets */
+} sv_study;
+
+/* Runs the study and writes OUT/study.json and the chart; OUT is created if
+ * its parent exists. The LC file must be a complete sweep of the group made
+ * with this model (config hash and layer count). */
+int sv_run_study(const sv_study_params *p, sv_study *out, sv_error *err);
+
+/* Reads and validates a study.json. */
+int sv_study_read(const char *path, sv_study *out, sv_error *err);
+void sv_study_free(sv_study *s);
+
+/* Draws the chart accuracy vs FLOPs ratio into dir, created if its parent
+ * exists (its data files and study.gp stay next to it). */
+int sv_study_draw(const sv_study *s, const char *dir, sv_error *err);
+/* The same into an open gnuplot job, which the caller finishes. */
+int sv_study_chart_write(const sv_study *s, sv_gnuplot *gp, sv_error *err);
+
+/* The counts studied, ascending; returns how many (at most max). */
+int sv_study_counts(const sv_study *s, int *counts, int max);
+
+/* How the strategies did at one N (pointers into the study). */
+typedef struct sv_study_comparison {
+    int n_frozen;
+    double flops_ratio;                 /* of the lc run */
+    const sv_eval_summary *dense, *lc;
+    const sv_eval_summary *reverse;     /* NULL if not run */
+    int n_random;                       /* random sets run */
+    double random_mean, random_min, random_max; /* their accuracies */
+} sv_study_comparison;
+
+/* SV_FAIL if the study has no dense run or no lc run at n_frozen. */
+int sv_study_compare(const sv_study *s, int n_frozen, sv_study_comparison *out, sv_error *err);
+/* One plain-text sentence comparing LC-ordered with random and reverse at that
+ * N, with a verdict that claims no more than the numbers show. */
+void sv_study_sentence(const sv_study_comparison *c, char *out, size_t size);
+
+#endif

@@ -1,0 +1,204 @@
+/* What a study shows: the strategies compared at each N, in a sentence and in
+ * the chart accuracy vs FLOPs ratio. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lcfile.h"
+#include "study.h"
+
+static const char *const colour[SV_N_STRATEGIES] = {"#444444", "#1f77b4", "#d62728", "#ff7f0e"};
+
+static int compare_ints(const void *a, const void *b) {
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+int sv_study_counts(const sv_study *s, int *counts, int max) {
+    int n = 0;
+    for (size_t r = 0; r < s->n_runs && n < max; r++)
+        if (s->runs[r].strategy == SV_STRATEGY_LC) counts[n++] = s->runs[r].n_frozen;
+    qsort(counts, (size_t)n, sizeof *counts, compare_ints);
+    return n;
+}
+
+int sv_study_compare(const sv_study *s, int n_frozen, sv_study_comparison *c, sv_error *err) {
+    *c = (sv_study_comparison){.n_frozen = n_frozen, .random_min = INFINITY,
+                               .random_max = -INFINITY};
+    for (size_t r = 0; r < s->n_runs; r++) {
+        const sv_study_run *run = &s->runs[r];
+        double acc = run->result.accuracy;
+        if (run->strategy == SV_STRATEGY_DENSE) c->dense = &run->result;
+        if (run->n_frozen != n_frozen) continue;
+        if (run->strategy == SV_STRATEGY_LC) c->lc = &run->result;
+        if (run->strategy == SV_STRATEGY_REVERSE) c->reverse = &run->result;
+        if (run->strategy == SV_STRATEGY_RANDOM) {
+            c->n_random++, c->random_mean += acc;
+            c->random_min = fmin(c->random_min, acc), c->random_max = fmax(c->random_max, acc);
+        }
+    }
+    if (!c->dense) return sv_fail(err, "study: no dense run to compare with");
+    if (!c->lc) return sv_fail(err, "study: no LC-ordered run freezes %d layers", n_frozen);
+    if (c->n_random) c->random_mean /= c->n_random;
+    c->flops_ratio = c->lc->flops_ratio;
+    return SV_OK;
+}
+
+/* ---------------------------------------------------------------- the sentence */
+
+/* Appends to out (size bytes in all) at *used, never past the end. */
+static void __attribute__((format(printf, 4, 5)))
+append(char *out, size_t size, size_t *used, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    if (*used < size) {
+        int n = vsnprintf(out + *used, size - *used, fmt, ap);
+        *used += n > 0 ? (size_t)n : 0;
+    }
+    va_end(ap);
+}
+
+/* The verdict claims a lead only if LC-ordered beats every other strategy run,
+ * and a clear one only by more than the half-width of its own 95% interval. */
+static void verdict(const sv_study_comparison *c, char *out, size_t size, size_t *used) {
+    double lc = 100 * c->lc->accuracy, h = 50 * (c->lc->ci_high - c->lc->ci_low);
+    double rnd = c->n_random ? 100 * c->random_mean : -INFINITY;
+    double rev = c->reverse ? 100 * c->reverse->accuracy : -INFINITY;
+    double best_other = fmax(rnd, rev);
+    if (!isfinite(best_other)) return;
+    if (lc - best_other > h)
+        append(out, size, used, ": LC-ordered leads by more than one run's 95%% interval "
+                                "(+/-%.1f points)", h);
+    else if (lc > best_other)
+        append(out, size, used, ": LC-ordered leads, but by less than one run's 95%% interval "
+                                "(+/-%.1f points)", h);
+    else
+        append(out, size, used, ": LC-ordered does not lead; %s did as well or better",
+               rnd >= lc && rev >= lc ? "random and reverse" : rnd >= lc ? "random" : "reverse");
+}
+
+void sv_study_sentence(const sv_study_comparison *c, char *out, size_t size) {
+    size_t used = 0;
+    if (size) out[0] = '\0';
+    append(out, size, &used, "At N=%d (%.0f%% of dense prefill FLOPs) LC-ordered keeps %.1f%%",
+           c->n_frozen, 100 * c->flops_ratio, 100 * c->lc->accuracy);
+    if (c->n_random)
+        append(out, size, &used, " vs %.1f%% for random (mean of %d set%s, %.1f-%.1f%%)",
+               100 * c->random_mean, c->n_random, c->n_random == 1 ? "" : "s",
+               100 * c->random_min, 100 * c->random_max);
+    if (c->reverse)
+        append(out, size, &used, "%s %.1f%% for reverse", c->n_random ? " and" : " vs",
+               100 * c->reverse->accuracy);
+    append(out, size, &used, " (dense %.1f%%)", 100 * c->dense->accuracy);
+    verdict(c, out, size, &used);
+    append(out, size, &used, ".");
+}
+
+/* ---------------------------------------------------------------- the chart */
+
+/* study_<strategy>.dat, one line per N in ascending order:
+ *   dense, lc, reverse  N flops_ratio accuracy% ci95_low% ci95_high%   (dense: N = 0)
+ *   random              N flops_ratio mean% min% max%                  (over the sets)
+ * *n_points is the number of lines written. */
+static void write_points(FILE *f, const sv_study *s, sv_strategy strategy, const int *counts,
+                         int n_counts, int *n_points) {
+    *n_points = 0;
+    fprintf(f, strategy == SV_STRATEGY_RANDOM ? "# N flops_ratio mean min max\n"
+                                              : "# N flops_ratio accuracy ci95_lo ci95_hi\n");
+    for (int i = 0; i < n_counts; i++) {
+        sv_study_comparison c;
+        if (sv_study_compare(s, counts[i], &c, NULL)) continue;
+        const sv_eval_summary *e = strategy == SV_STRATEGY_DENSE ? c.dense
+                                   : strategy == SV_STRATEGY_LC  ? c.lc
+                                                                 : c.reverse;
+        if (strategy == SV_STRATEGY_RANDOM && c.n_random)
+            fprintf(f, "%d %.6f %.4f %.4f %.4f\n", c.n_frozen, c.flops_ratio,
+                    100 * c.random_mean, 100 * c.random_min, 100 * c.random_max);
+        else if (strategy != SV_STRATEGY_RANDOM && e)
+            fprintf(f, "%d %.6f %.4f %.4f %.4f\n", e == c.dense ? 0 : c.n_frozen,
+                    e->flops_ratio, 100 * e->accuracy, 100 * e->ci_low, 100 * e->ci_high);
+        else
+            continue;
+        (*n_points)++;
+        if (strategy == SV_STRATEGY_DENSE) break; /* one dense point, whatever the N */
+    }
+}
+
+static const char *const series_title[SV_N_STRATEGIES] = {
+    "dense model", "lowest-LC layers (ShortV)", "highest-LC layers (reverse)",
+    "random layers (mean; bars: min-max of the sets)"};
+
+/* Writes study_<strategy>.dat; *has_data tells whether it holds any point. */
+static int write_series(const sv_study *s, sv_gnuplot *gp, sv_strategy strategy,
+                        const int *counts, int n_counts, int *has_data, sv_error *err) {
+    char name[SV_GP_NAME_LEN];
+    snprintf(name, sizeof name, "study_%s.dat", sv_strategy_name(strategy));
+    FILE *f = sv_gp_create(gp, name, err);
+    if (!f) return SV_FAIL;
+    write_points(f, s, strategy, counts, n_counts, has_data);
+    return sv_gp_close(gp, f, name, err);
+}
+
+/* The x axis starts at the 0.05 step below the smallest FLOPs ratio. */
+static double x_floor(const sv_study *s) {
+    double lo = 1;
+    for (size_t r = 0; r < s->n_runs; r++) lo = fmin(lo, s->runs[r].result.flops_ratio);
+    return fmax(0, floor((lo - 0.05) * 20) / 20);
+}
+
+static void write_script(FILE *f, const sv_study *s, sv_gnuplot *gp,
+                         const int has_data[SV_N_STRATEGIES], const sv_eval_summary *dense) {
+    const char *model = strrchr(s->model, '/');
+    model = model && model[1] ? model + 1 : s->model;
+    fprintf(f, "source = ");
+    sv_gp_string(f, model);
+    fprintf(f, ".', %zu samples'\ndense_acc = %.4f\n", s->n_samples, 100 * dense->accuracy);
+    fprintf(f, "dx = %.4f  # the strategies' points at one N are drawn slightly apart\n",
+            (1 - x_floor(s)) / 250);
+    sv_gp_begin_plot(gp, f, SV_STUDY_CHART);
+    fprintf(f, "set title 'Accuracy vs prefill FLOPs, %s tokens frozen in N layers  "
+               "('.source.')'\n", sv_group_name(s->group));
+    fprintf(f, "set xlabel 'prefill FLOPs of the decoder, share of the dense model'\n");
+    fprintf(f, "set ylabel 'accuracy, %% (bars: 95%% Wilson interval)'\n");
+    fprintf(f, "set xrange [%.2f:1.02]\nset yrange [0:100]\n", x_floor(s));
+    fprintf(f, "set key below box noopaque height 1\n");
+    fprintf(f, "plot dense_acc with lines dt 2 lw 1.5 lc rgb '%s' "
+               "title sprintf('%s (%%.1f%%%%)', dense_acc), \\\n"
+               "     'study_dense.dat' using 2:3:4:5 with yerrorbars pt 7 ps 1.2 lc rgb '%s' "
+               "notitle",
+            colour[0], series_title[0], colour[0]);
+    static const char *const shift[SV_N_STRATEGIES] = {"", "2", "($2-dx)", "($2+dx)"};
+    static const int point[SV_N_STRATEGIES] = {7, 7, 9, 5};
+    for (int k = SV_STRATEGY_LC; k < SV_N_STRATEGIES; k++)
+        if (has_data[k])
+            fprintf(f, ", \\\n     'study_%s.dat' using %s:3:4:5 with yerrorlines lw 2 pt %d "
+                       "ps 1.2 lc rgb '%s' title '%s'",
+                    sv_strategy_name(k), shift[k], point[k], colour[k], series_title[k]);
+    fprintf(f, ", \\\n     'study_lc.dat' using 2:(3):(sprintf('N=%%d', $1)) with labels "
+               "tc rgb '#555555' notitle\n");
+    sv_gp_end_plot(f);
+}
+
+int sv_study_chart_write(const sv_study *s, sv_gnuplot *gp, sv_error *err) {
+    int counts[SV_STUDY_MAX_COUNTS], has_data[SV_N_STRATEGIES] = {0};
+    int n_counts = sv_study_counts(s, counts, SV_STUDY_MAX_COUNTS);
+    sv_study_comparison c;
+    if (n_counts == 0) return sv_fail(err, "study: no LC-ordered run to draw");
+    if (sv_study_compare(s, counts[0], &c, err)) return SV_FAIL;
+    for (int k = 0; k < SV_N_STRATEGIES; k++)
+        if (write_series(s, gp, (sv_strategy)k, counts, n_counts, &has_data[k], err))
+            return SV_FAIL;
+    FILE *f = sv_gp_create_script(gp, "Accuracy vs FLOPs of a freeze study, written by shortv "
+                                      "study", err);
+    if (!f) return SV_FAIL;
+    write_script(f, s, gp, has_data, c.dense);
+    return sv_gp_close(gp, f, SV_STUDY_SCRIPT, err);
+}
+
+int sv_study_draw(const sv_study *s, const char *dir, sv_error *err) {
+    sv_gnuplot gp;
+    if (sv_gp_open(&gp, dir, SV_STUDY_SCRIPT, err)) return SV_FAIL;
+    return sv_gp_finish(&gp, sv_study_chart_write(s, &gp, err), err);
+}
