@@ -24,10 +24,6 @@ int cli_plot(int argc, char **argv, sv_error *err);
 int cli_report(int argc, char **argv, sv_error *err);
 int cli_calibrate(int argc, char **argv, sv_error *err);
 int cli_eval(int argc, char **argv, sv_error *err);
-/* study (cmd_study.c); its summary, one sentence per N on stderr, is also
- * printed by report --study */
 int cli_study(int argc, char **argv, sv_error *err);
-struct sv_study;
-void cli_print_study_summary(const struct sv_study *s);
 
 #endif

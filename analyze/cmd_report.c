@@ -85,7 +85,6 @@ static int draw_and_write(const options *o, const sv_lc_data *d,
     if (sv_plot_draw(d, stats, o->lc, o->out, err)) return SV_FAIL;
     if (study && sv_study_draw(study, o->out, err)) return SV_FAIL;
     if (sv_report_write(d, stats, o->lc, freeze, study, o->out, err)) return SV_FAIL;
-    if (study) cli_print_study_summary(study);
     fprintf(stderr, "report: %s/index.html\n", o->out);
     return SV_OK;
 }

@@ -143,7 +143,8 @@ static int print_progress(const sv_eval_answer *a, void *user) {
     return 0;
 }
 
-void cli_print_study_summary(const sv_study *s) {
+/* One sentence per N on stderr. */
+static void print_summary(const sv_study *s) {
     int counts[SV_STUDY_MAX_COUNTS];
     int n = sv_study_counts(s, counts, SV_STUDY_MAX_COUNTS);
     for (int i = 0; i < n; i++) {
@@ -171,7 +172,7 @@ int cli_study(int argc, char **argv, sv_error *err) {
     fprintf(stderr, "study: %zu runs on %zu samples in %.0f s -> %s/" SV_STUDY_JSON ", %s/"
                     SV_STUDY_CHART ".png/.svg\n",
             s.n_runs, s.n_samples, seconds() - start, o.p.out_dir, o.p.out_dir);
-    cli_print_study_summary(&s);
+    print_summary(&s);
     sv_study_free(&s);
     return SV_OK;
 }
