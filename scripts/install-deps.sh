@@ -3,6 +3,8 @@
 set -euo pipefail
 PKGS=(build-essential pkg-config libopenblas-dev libhdf5-dev libcjson-dev libpng-dev
       libjpeg62-turbo-dev libcmocka-dev gnuplot-nox python3-numpy python3-h5py)
+# Optional, only to retrain models/synth-llava (scripts/train_synth.py): --train.
+[ "${1:-}" = "--train" ] && PKGS+=(python3-torch)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && exit 0
