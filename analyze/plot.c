@@ -125,7 +125,7 @@ static void plot_mean(FILE *f, plot_job *job) {
                "('.source.')'\n");
     fprintf(f, "set xlabel 'layer'\nset ylabel 'mean LC = KL(p_ablated || p_orig), log scale%s'\n",
             zero_note(job->has_zero[0] || job->has_zero[1]));
-    fprintf(f, "set logscale y\nset yrange [lc_floor:*]\n");
+    fprintf(f, "set logscale y\nset format y \"%%g\"\nset yrange [lc_floor:*]\n");
     fprintf(f, "set xrange [-0.5:%d.5]\nset xtics %d\n", L - 1, tic_step(L, 40));
     fprintf(f, "plot ");
     for (int g = 0, first = 1; g < SV_N_GROUPS; g++) {
@@ -149,7 +149,7 @@ static void plot_ranking(FILE *f, plot_job *job, int g) {
     fprintf(f, "set xlabel 'layer, in ascending order of mean LC'\n");
     fprintf(f, "set ylabel 'mean %s LC with 95%% bootstrap interval, log scale%s'\n",
             sv_group_name(g), zero_note(job->has_zero[g]));
-    fprintf(f, "set logscale y\nset yrange [lc_floor:*]\n");
+    fprintf(f, "set logscale y\nset format y \"%%g\"\nset yrange [lc_floor:*]\n");
     fprintf(f, "set xrange [-0.7:%d.7]\nset boxwidth 0.7\n", L - 1);
     fprintf(f, "set style fill solid 0.6 border -1\nset xtics scale 0%s\nunset key\n",
             L > 40 ? " rotate by 90 right font ',8'" : "");

@@ -157,16 +157,6 @@ run_error(const char *names, const char *what, const char *fmt, ...) {
     check_cli_error(rc, names, what);
 }
 
-typedef char path_buf[2048];
-
-static const char *join(path_buf buf, const char *dir, const char *name) {
-    if (snprintf(buf, sizeof(path_buf), "%s/%s", dir, name) >= (int)sizeof(path_buf))
-        fail_msg("path too long: %s/%s", dir, name);
-    return buf;
-}
-
-static int exists(const char *path) { return access(path, F_OK) == 0; }
-
 /* An LC file of N samples x L layers (synthetic_row), model name `model`. */
 static void make_lc_file(const char *path, const char *model, int complete) {
     sv_lc_meta m = {.seed = 3, .limit = 0, .n_layers = L, .groups = 3};

@@ -114,6 +114,14 @@ int run_cmd(const char *cmd, char *out, size_t out_size, char *err, size_t err_s
     return code >= 128 ? -1 : code; /* the shell reports a crashed child as 128+signal */
 }
 
+const char *join(path_buf buf, const char *dir, const char *name) {
+    if (snprintf(buf, sizeof(path_buf), "%s/%s", dir, name) >= (int)sizeof(path_buf))
+        fail_msg("path too long: %s/%s", dir, name);
+    return buf;
+}
+
+int exists(const char *path) { return access(path, F_OK) == 0; }
+
 char cli_out[1 << 16], cli_err[1 << 16];
 
 int shortv(const char *args) {

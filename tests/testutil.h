@@ -28,6 +28,11 @@ void write_text(const char *path, const char *text);
 /* Whole file, malloc'd; fails the test on error. */
 char *sv_read_file_bytes(const char *path, size_t *len);
 
+/* A path buffer and dir + "/" + name written into it (fails the test if too long). */
+typedef char path_buf[2048];
+const char *join(path_buf buf, const char *dir, const char *name);
+int exists(const char *path);
+
 /* Runs a shell command; captures stdout and stderr (NUL-terminated, truncated
  * to the buffer sizes) and returns the exit status (-1 if it crashed). */
 int run_cmd(const char *cmd, char *out, size_t out_size, char *err, size_t err_size);
