@@ -17,8 +17,8 @@
  * its type cycles through the six and its answer is drawn uniformly from the
  * type's answers before a scene is searched for it, so a blind guesser gets
  * 1/|answers| per type. Train images carry several questions each and a
- * caption ("Describe the image.", type "describe"; the trainer turns them into
- * LLaVA-style multi-turn conversations).
+ * caption ("Describe the image.", type "describe"; the trainer packs them into
+ * one sequence per image).
  *
  * Every sample's generator is seeded from (seed, split, index) alone, so a
  * split, or any prefix of it, is the same whatever else is generated. */

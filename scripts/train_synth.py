@@ -16,15 +16,17 @@ preprocessing sees them (the images are already square at the tower's size),
 so training sees what the runtime will. After training the script checks
 `build/shortv logits` against this model on a few eval samples.
 
-Training sequences are LLaVA's multi-turn conversations (vicuna_v1: "SYSTEM
-USER: <image>\\nQ1 ASSISTANT: A1</s>USER: Q2 ASSISTANT: A2</s>..."), one per
-image with its eight questions in random order and its caption last, loss on
-the answers and their </s> only: the first turn is exactly the single-question
-prompt of inference, and the later turns give more supervised answers per
-image for little extra compute. Two aids make the decoder start reading the
-image within the budget (see patch_targets and Llava.init_weights): a
-per-patch auxiliary loss on the visual tokens, and a curriculum that starts
-on scenes of one or two objects.
+Every training answer is asked exactly as inference asks it: the single-question
+vicuna_v1 conversation "SYSTEM USER: <image>\\nQ ASSISTANT: A</s>", loss on the
+answer and its </s> only. For speed, one sequence per image packs its nine
+questions (eight questions and the caption) as blocks that see the prefix, the
+visual tokens and themselves only, with positions restarting after the image
+(Llava.hidden): the same function as nine separate conversations for the cost
+of one image. (Plain multi-turn conversations let later questions be answered
+from earlier answers; trained that way the model learned less from the image.)
+Two further aids make the decoder start reading the image within the budget
+(see patch_targets and Llava.init_weights): a per-patch auxiliary loss on the
+visual tokens, and a curriculum that starts on scenes of one or two objects.
 """
 import argparse
 import json
@@ -711,8 +713,8 @@ def main():
     ap.add_argument("--out", default=os.path.join(here, "models/synth-llava"))
     ap.add_argument("--shortv", default=os.path.join(here, "build/shortv"))
     ap.add_argument("--work", default=os.path.join(here, "build/train-synth"),
-                    help="scratch: the float32 export for the runtime check, checkpoints")
-    ap.add_argument("--steps", type=int, default=1100)
+                    help="scratch: the tokenizer and the float32 export for the runtime check")
+    ap.add_argument("--steps", type=int, default=650)
     ap.add_argument("--batch", type=int, default=12, help="images (conversations) per step")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--warmup", type=int, default=100)
