@@ -1,10 +1,17 @@
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "cli.h"
 
 int cli_usage_error(sv_error *err, const char *cmd, const char *what) {
     return sv_fail(err, "%s: %s (see shortv %s --help)", cmd, what, cmd);
+}
+
+int cli_help_done(int rc, const char *usage) {
+    if (rc != CLI_HELP) return 0;
+    fputs(usage, stdout);
+    return 1;
 }
 
 int cli_parse_int(const char *s, int *out) {

@@ -14,6 +14,11 @@ int cli_parse_int(const char *s, int *out);
 /* Finite number; 0 on success. */
 int cli_parse_double(const char *s, double *out);
 
+/* What a subcommand's option parser returns for --help, besides SV_OK and SV_FAIL. */
+#define CLI_HELP 1
+/* When rc is CLI_HELP: prints usage to stdout and returns 1 (the subcommand is done). */
+int cli_help_done(int rc, const char *usage);
+
 /* tokenize, preprocess, embed-image, logits, generate (cmd_runtime.c) */
 int cli_runtime_command(int argc, char **argv, sv_error *err);
 /* freeze (cmd_freeze.c), flops (cmd_flops.c) */

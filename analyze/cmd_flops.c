@@ -27,7 +27,7 @@ typedef struct options {
     int visual, text, n_frozen, json; /* visual, n_frozen: -1 when not given */
 } options;
 
-/* Returns 1 for --help. */
+/* SV_OK, SV_FAIL, or CLI_HELP. */
 static int parse_options(int argc, char **argv, options *o, sv_error *err) {
     enum { OPT_CONFIG = 256, OPT_VISUAL, OPT_TEXT, OPT_FREEZE, OPT_JSON, OPT_HELP };
     static const struct option longopts[] = {
@@ -62,7 +62,7 @@ static int parse_options(int argc, char **argv, options *o, sv_error *err) {
                 return cli_usage_error(err, "flops", "-n needs a non-negative number");
             break;
         case 'h':
-        case OPT_HELP: return 1;
+        case OPT_HELP: return CLI_HELP;
         default: return cli_usage_error(err, "flops", "unknown option or missing value");
         }
     }
@@ -150,9 +150,6 @@ static int run(const options *o, sv_error *err) {
 int cli_flops(int argc, char **argv, sv_error *err) {
     options o;
     int rc = parse_options(argc, argv, &o, err);
-    if (rc == 1) {
-        fputs(usage, stdout);
-        return SV_OK;
-    }
+    if (cli_help_done(rc, usage)) return SV_OK;
     return rc == SV_OK ? run(&o, err) : rc;
 }

@@ -40,7 +40,7 @@ static int set_rule(options *o, sv_select_rule rule, const char *arg, sv_error *
     return SV_OK;
 }
 
-/* Returns 1 for --help. */
+/* SV_OK, SV_FAIL, or CLI_HELP. */
 static int parse_options(int argc, char **argv, options *o, sv_error *err) {
     enum { OPT_RATIO = 256, OPT_MAX_LC, OPT_GROUP, OPT_FORMAT, OPT_CONFIG, OPT_HELP };
     static const struct option longopts[] = {
@@ -76,7 +76,7 @@ static int parse_options(int argc, char **argv, options *o, sv_error *err) {
             o->env = strcmp(optarg, "env") == 0;
             break;
         case 'h':
-        case OPT_HELP: return 1;
+        case OPT_HELP: return CLI_HELP;
         default: return cli_usage_error(err, "freeze", "unknown option or missing value");
         }
     }
@@ -145,9 +145,6 @@ static int run(const options *o, sv_error *err) {
 int cli_freeze(int argc, char **argv, sv_error *err) {
     options o;
     int rc = parse_options(argc, argv, &o, err);
-    if (rc == 1) {
-        fputs(usage, stdout);
-        return SV_OK;
-    }
+    if (cli_help_done(rc, usage)) return SV_OK;
     return rc == SV_OK ? run(&o, err) : rc;
 }

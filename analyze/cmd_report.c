@@ -29,7 +29,7 @@ typedef struct options {
     int n_boot, seed;
 } options;
 
-/* SV_OK, SV_FAIL, or 1 for --help. */
+/* SV_OK, SV_FAIL, or CLI_HELP. */
 static int parse_options(int argc, char **argv, options *o, sv_error *err) {
     enum { OPT_FREEZE = 256, OPT_STUDY, OPT_BOOT, OPT_SEED, OPT_HELP };
     static const struct option longopts[] = {{"out", required_argument, NULL, 'o'},
@@ -57,7 +57,7 @@ static int parse_options(int argc, char **argv, options *o, sv_error *err) {
                 return cli_usage_error(err, argv[0], "--seed needs a non-negative number");
             break;
         case 'h':
-        case OPT_HELP: return 1;
+        case OPT_HELP: return CLI_HELP;
         default: return cli_usage_error(err, argv[0], "unknown option or missing value");
         }
     }
@@ -92,10 +92,7 @@ static int draw_and_write(const options *o, const sv_lc_data *d,
 int cli_report(int argc, char **argv, sv_error *err) {
     options o;
     int rc = parse_options(argc, argv, &o, err);
-    if (rc == 1) {
-        fputs(usage, stdout);
-        return SV_OK;
-    }
+    if (cli_help_done(rc, usage)) return SV_OK;
     if (rc != SV_OK) return rc;
     sv_lc_data d;
     sv_layer_stats stats[SV_N_GROUPS];

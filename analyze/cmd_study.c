@@ -50,7 +50,7 @@ typedef struct options {
     int threads;
 } options;
 
-/* SV_OK, SV_FAIL, or 1 for --help. */
+/* SV_OK, SV_FAIL, or CLI_HELP. */
 static int parse_options(int argc, char **argv, options *o, sv_error *err) {
     enum { OPT_LC = 256, OPT_DATA, OPT_COUNTS, OPT_SETS, OPT_SEED, OPT_GROUP, OPT_LIMIT,
            OPT_ASPECT, OPT_HELP };
@@ -113,7 +113,7 @@ static int parse_options(int argc, char **argv, options *o, sv_error *err) {
                 return cli_usage_error(err, "study", "-t needs a positive number");
             break;
         case 'h':
-        case OPT_HELP: return 1;
+        case OPT_HELP: return CLI_HELP;
         default: return cli_usage_error(err, "study", "unknown option or missing value");
         }
     }
@@ -159,10 +159,7 @@ static void print_summary(const sv_study *s) {
 int cli_study(int argc, char **argv, sv_error *err) {
     options o;
     int rc = parse_options(argc, argv, &o, err);
-    if (rc == 1) {
-        fputs(usage, stdout);
-        return SV_OK;
-    }
+    if (cli_help_done(rc, usage)) return SV_OK;
     if (rc != SV_OK) return rc;
     sv_set_threads(o.threads);
     double start = seconds();
