@@ -13,7 +13,8 @@
  *
  * Splits are JSON Lines calibration manifests ({"id","image","question",
  * "answer","type"}, image paths relative to the manifest) in OUT/SPLIT.jsonl
- * with PNGs in OUT/images/SPLIT/. Calib and eval have one question per image;
+ * with PNGs in OUT/images/SPLIT/ and each image's objects (kind, colour, size,
+ * centre, radius) in OUT/SPLIT-scenes.jsonl. Calib and eval have one question per image;
  * its type cycles through the six and its answer is drawn uniformly from the
  * type's answers before a scene is searched for it, so a blind guesser gets
  * 1/|answers| per type. Train images carry several questions each and a
@@ -94,7 +95,7 @@ static void sample_scene(rng *r, scene *s) {
     int want = 1 + rng_int(r, MAX_OBJ);
     for (int tries = 0; s->n < want && tries < 200; tries++) {
         object o = {.kind = rng_int(r, N_KINDS), .color = rng_int(r, N_COLORS), .big = rng_int(r, 2)};
-        o.r = o.big ? 9.5 + 2.0 * rng_unit(r) : 5.0 + 1.5 * rng_unit(r);
+        o.r = o.big ? 10.5 + 1.5 * rng_unit(r) : 6.5 + 1.0 * rng_unit(r);
         o.x = o.r + 1 + rng_unit(r) * (SIZE - 2 * o.r - 2);
         o.y = o.r + 1 + rng_unit(r) * (SIZE - 2 * o.r - 2);
         int clash = 0;
@@ -373,18 +374,47 @@ static void write_row(FILE *f, const char *split, int img, int q, const char *qu
             split, img, q, split, img, question, answer, type);
 }
 
-/* Writes OUT/SPLIT.jsonl (last, through a .tmp: its presence means done). */
+/* The scene behind an image, for training aids that need more than the answers
+ * (scripts/train_synth.py's per-patch targets): every object's kind, colour,
+ * size and its centre and radius in pixels. */
+static void write_scene(FILE *f, const char *split, int img, const scene *s) {
+    fprintf(f, "{\"image\": \"images/%s/%06d.png\", \"objects\": [", split, img);
+    for (int i = 0; i < s->n; i++) {
+        const object *o = &s->o[i];
+        fprintf(f, "%s{\"kind\": \"%s\", \"color\": \"%s\", \"size\": \"%s\", \"x\": %.3f, "
+                   "\"y\": %.3f, \"r\": %.3f}",
+                i ? ", " : "", kind_name[o->kind], color_name[o->color], o->big ? "big" : "small",
+                o->x, o->y, o->r);
+    }
+    fputs("]}\n", f);
+}
+
+static FILE *open_tmp(const char *out, const char *name, char *path, size_t path_size, char *tmp,
+                      size_t tmp_size) {
+    snprintf(path, path_size, "%s/%s.jsonl", out, name);
+    snprintf(tmp, tmp_size, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) die(strerror(errno), tmp);
+    return f;
+}
+
+static void close_tmp(FILE *f, const char *path, const char *tmp) {
+    if (fclose(f)) die(strerror(errno), tmp);
+    if (rename(tmp, path)) die(strerror(errno), path);
+}
+
+/* Writes OUT/SPLIT-scenes.jsonl, then OUT/SPLIT.jsonl (each through a .tmp; the
+ * manifest comes last: its presence means done). */
 static void generate(const char *out, const char *split, int n, int per_image, int captions,
                      uint64_t seed) {
-    char path[4096], tmp[4200];
+    char path[4096], tmp[4200], scenes_path[4096], scenes_tmp[4200], name[64];
     snprintf(path, sizeof path, "%s/images", out);
     make_dir(out), make_dir(path);
     snprintf(path, sizeof path, "%s/images/%s", out, split);
     make_dir(path);
-    snprintf(path, sizeof path, "%s/%s.jsonl", out, split);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) die(strerror(errno), tmp);
+    FILE *f = open_tmp(out, split, path, sizeof path, tmp, sizeof tmp);
+    snprintf(name, sizeof name, "%s-scenes", split);
+    FILE *scenes = open_tmp(out, name, scenes_path, sizeof scenes_path, scenes_tmp, sizeof scenes_tmp);
     uint64_t split_seed = fnv1a(split) ^ seed * 0x9E3779B97F4A7C15ull;
     unsigned char rgb[SIZE * SIZE * 3];
     for (int i = 0; i < n; i++) {
@@ -411,9 +441,10 @@ static void generate(const char *out, const char *split, int n, int per_image, i
         snprintf(png_path, sizeof png_path, "%s/images/%s/%06d.png", out, split, i);
         render(&s, rgb);
         write_png(png_path, rgb);
+        write_scene(scenes, split, i, &s);
     }
-    if (fclose(f)) die(strerror(errno), tmp);
-    if (rename(tmp, path)) die(strerror(errno), path);
+    close_tmp(scenes, scenes_path, scenes_tmp);
+    close_tmp(f, path, tmp);
     fprintf(stderr, "synth-vqa: %s: %d images, %d question(s) each%s\n", path, n, per_image,
             captions ? " and a caption" : "");
 }

@@ -24,9 +24,14 @@ visual tokens and themselves only, with positions restarting after the image
 (Llava.hidden): the same function as nine separate conversations for the cost
 of one image. (Plain multi-turn conversations let later questions be answered
 from earlier answers; trained that way the model learned less from the image.)
-Two further aids make the decoder start reading the image within the budget
-(see patch_targets and Llava.init_weights): a per-patch auxiliary loss on the
-visual tokens, and a curriculum that starts on scenes of one or two objects.
+Training runs in two stages, like LLaVA's (whose CLIP tower comes pre-trained):
+stage 1 trains the vision tower and projector alone on per-patch targets (the
+kind, colour, size, rank and kind count of the object under each patch, from
+synth-vqa's SPLIT-scenes.jsonl; see patch_targets), a few minutes at 65 tokens
+per image; stage 2 freezes the tower and trains the projector and decoder on the
+answers, keeping the per-patch loss on the visual tokens, with a curriculum that
+starts on scenes of one or two objects. Trained on the answers alone, the
+tower never learned to tell the shapes apart within the budget.
 """
 import argparse
 import json
@@ -559,12 +564,18 @@ def collate(items, conv):
         ids[b, :len(s)] = torch.tensor(s)
         mask[b, :len(m)] = torch.tensor(m, dtype=torch.bool)
         block[b, :len(k)] = torch.tensor(k)
-    pixels = torch.from_numpy(np.stack([g[0] for g in items]))
-    targets = torch.from_numpy(np.stack([g[2] for g in items]))
-    return ids, mask, block, pixels, targets
+    pixels, labels, soft = stack_images(items)
+    return ids, mask, block, pixels, labels, soft
 
 
-def loss_of(model, aux, conv, ids, mask, block, pixels, targets):
+def stack_images(items):
+    """pixels [B,3,S,S], patch labels [B,n,5], soft targets [B,n,N_SOFT]."""
+    return (torch.from_numpy(np.stack([g[0] for g in items])),
+            torch.from_numpy(np.stack([g[2][0] for g in items])),
+            torch.from_numpy(np.stack([g[2][1] for g in items])))
+
+
+def loss_of(model, aux, conv, ids, mask, block, pixels, labels, soft):
     """Cross-entropy of the answer tokens and their </s>, each predicted from the
     position before it (positions counted after the image is expanded), and the
     auxiliary per-patch loss of the visual tokens."""
@@ -574,9 +585,7 @@ def loss_of(model, aux, conv, ids, mask, block, pixels, targets):
     b, t = mask.nonzero(as_tuple=True)
     logits = model.logits_at(h, (b, t + n_vis - 2))
     loss = F.cross_entropy(logits, ids[b, t])
-    probe, k = aux(visual), len(PALETTE) + 1
-    aux_loss = -(targets[..., :k] * F.log_softmax(probe[..., :k], -1)).sum(-1).mean() + \
-        F.binary_cross_entropy_with_logits(probe[..., k:], targets[..., k:])
+    aux_loss, _ = aux_loss_of(aux(visual), labels, soft)
     return loss, aux_loss, logits.argmax(-1).eq(ids[b, t]).float().mean()
 
 
@@ -612,38 +621,99 @@ class Monitor:
         return sum(right) / len(right), {t: sum(v) / len(v) for t, v in sorted(per.items())}
 
 
-# Auxiliary targets per patch, from the pixels: which palette colour (or the grey
-# background) each pixel is, as a histogram, and which 2x2 blocks hold an
-# object. A linear probe on the visual tokens (the LLM's input) must predict
-# them; it is dropped at export. Without it the decoder learned the answers'
-# priors and ignored the image for the whole budget (visual tokens stayed
-# nearly constant); with it the tokens say "red, edge of a round thing" from
-# the start and the decoder has something to read.
+# Auxiliary targets per patch. A linear probe on the visual tokens (the LLM's
+# input) must predict them; it is dropped at export. From the pixels: which
+# palette colour (or the grey background) each pixel is, as a histogram, and
+# which 2x2 blocks hold an object. From the scene (synth-vqa's SPLIT-scenes.jsonl):
+# the kind, colour, size, left-to-right rank and kind count of the object that
+# covers the patch, and whether the patch holds that object's centre. They stand
+# in for CLIP's pre-training, which gives a real tower object-level features
+# before LLaVA ever trains on it: without them the decoder learned the answers'
+# priors and ignored the image for the whole budget (visual tokens stayed nearly
+# constant); with only colour and coverage, shape questions stayed near chance.
 PALETTE = np.array([[220, 30, 30], [30, 170, 50], [40, 70, 230], [235, 215, 20],
                     [150, 50, 190], [245, 135, 20]], np.float32)  # synth_vqa.c color_rgb
-N_AUX = len(PALETTE) + 1 + 16
+KINDS = ["circle", "square", "triangle", "diamond", "cross"]
+COLORS = ["red", "green", "blue", "yellow", "purple", "orange"]
+# per-patch class labels (0: no object), their class counts and loss weights:
+# kind is the hardest (a patch sees a fragment of an edge) and the slowest to
+# start, so it weighs most
+LABELS = (("kind", len(KINDS) + 1, 3.0), ("color", len(COLORS) + 1, 1.0), ("size", 3, 1.0),
+          ("rank", 6, 1.0), ("kind count", 6, 1.0))
+N_SOFT = len(PALETTE) + 1 + 16 + 1  # histogram, 4x4 mask, centre
+N_AUX = sum(n for _, n, _ in LABELS) + N_SOFT
 
 
-def patch_targets(rgb):
-    """[H,W,3] uint8 -> [n_patches, 7 + 16] float32: colour histogram, then the
-    4x4 object mask (2x2-pixel blocks, row-major) of each patch."""
+def object_map(grey, objects):
+    """[H,W] index of the object each pixel belongs to, -1 for the background:
+    coloured pixels go to the object they are nearest to in units of its radius
+    (objects never overlap and keep a gap, synth_vqa.c)."""
+    if not objects:
+        return np.full(grey.shape, -1)
+    yy, xx = np.mgrid[:grey.shape[0], :grey.shape[1]] + 0.5
+    d = np.stack([np.hypot(xx - o["x"], yy - o["y"]) / o["r"] for o in objects])
+    return np.where(~grey & (d.min(0) < 1.3), d.argmin(0), -1)
+
+
+def patch_targets(rgb, objects):
+    """[H,W,3] uint8 and the scene's objects -> (labels [n_patches, 5] int64,
+    soft [n_patches, N_SOFT] float32): see LABELS; then the colour histogram,
+    the 4x4 object mask (2x2-pixel blocks, row-major) and the centre flag."""
     p = VISION["patch_size"]
     grid = rgb.shape[0] // p
     x = rgb.astype(np.float32)
     grey = x.max(-1) - x.min(-1) < 70  # the backgrounds are grey within +-25
+    owner = object_map(grey, objects)
     nearest = ((x[:, :, None, :] - PALETTE) ** 2).sum(-1).argmin(-1)
     cls = np.where(grey, len(PALETTE), nearest)
     onehot = np.eye(len(PALETTE) + 1, dtype=np.float32)[cls]  # [H,W,7]
     hist = onehot.reshape(grid, p, grid, p, -1).mean((1, 3)).reshape(grid * grid, -1)
     obj = (~grey).astype(np.float32).reshape(grid, 4, p // 4, grid, 4, p // 4)
     mask = (obj.mean((2, 5)) > 0.5).transpose(0, 2, 1, 3).reshape(grid * grid, 16)
-    return np.concatenate([hist, mask.astype(np.float32)], 1)
+
+    by_x = sorted(range(len(objects)), key=lambda i: objects[i]["x"])
+    per_object = [(KINDS.index(o["kind"]) + 1, COLORS.index(o["color"]) + 1,
+                   1 + (o["size"] == "big"), 1 + by_x.index(i),
+                   sum(q["kind"] == o["kind"] for q in objects)) for i, o in enumerate(objects)]
+    tiles = owner.reshape(grid, p, grid, p).transpose(0, 2, 1, 3).reshape(grid * grid, p * p)
+    labels = np.zeros((grid * grid, len(LABELS)), np.int64)
+    centre = np.zeros((grid * grid, 1), np.float32)
+    for t, tile in enumerate(tiles):
+        counts = np.bincount(tile[tile >= 0], minlength=len(objects))
+        if counts.size and counts.max() >= p * p // 10:  # a tenth of the patch
+            labels[t] = per_object[counts.argmax()]
+    for o in objects:
+        centre[int(o["y"]) // p * grid + int(o["x"]) // p] = 1
+    return labels, np.concatenate([hist, mask.astype(np.float32), centre], 1)
+
+
+def aux_loss_of(probe, labels, soft):
+    """Per-patch loss of the probe's outputs [B, n, N_AUX]; and the accuracy of
+    each label on the patches that hold an object."""
+    loss, at, acc = 0.0, 0, []
+    on = labels[..., 0] > 0
+    for j, (_, n, weight) in enumerate(LABELS):
+        z = probe[..., at:at + n]
+        loss = loss + weight * F.cross_entropy(z.reshape(-1, n), labels[..., j].reshape(-1))
+        acc.append(z.argmax(-1)[on].eq(labels[..., j][on]).float().mean().item())
+        at += n
+    k = len(PALETTE) + 1
+    loss = loss - (soft[..., :k] * F.log_softmax(probe[..., at:at + k], -1)).sum(-1).mean()
+    loss = loss + F.binary_cross_entropy_with_logits(probe[..., at + k:], soft[..., k:])
+    return loss, acc
+
+
+def read_scenes(manifest):
+    """{image path: objects} from the manifest's SPLIT-scenes.jsonl."""
+    path = manifest[:-len(".jsonl")] + "-scenes.jsonl"
+    return {r["image"]: r["objects"] for r in read_manifest(path)}
 
 
 def load_groups(manifest, limit=None):
     """[(pixels, [(question, answer), ...])] per image, in manifest order."""
     rows = read_manifest(manifest)
     base = os.path.dirname(manifest)
+    scenes = read_scenes(manifest)
     groups, index = [], {}
     for r in rows:
         if r["image"] not in index:
@@ -651,9 +721,61 @@ def load_groups(manifest, limit=None):
                 continue
             index[r["image"]] = len(groups)
             rgb = read_png(os.path.join(base, r["image"]))
-            groups.append((normalise(rgb), [], patch_targets(rgb)))
+            groups.append((normalise(rgb), [], patch_targets(rgb, scenes[r["image"]])))
         groups[index[r["image"]]][1].append((r["question"], r["answer"]))
     return groups
+
+
+def cosine_lr(peak, warmup, steps):
+    """Linear warmup, then cosine to 5% of peak."""
+    def lr_at(step):
+        if step < warmup:
+            return peak * (step + 1) / warmup
+        frac = (step - warmup) / max(1, steps - warmup)
+        return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
+    return lr_at
+
+
+def probe_accuracy(model, aux, groups, batch=100):
+    """Accuracy of each LABELS head on object patches of held-out images."""
+    sums = np.zeros(len(LABELS))
+    with torch.no_grad():
+        for i in range(0, len(groups), batch):
+            pixels, labels, soft = stack_images(groups[i:i + batch])
+            sums += np.array(aux_loss_of(aux(model.image_tokens(pixels)), labels, soft)[1])
+    return sums / math.ceil(len(groups) / batch)
+
+
+# parameter names of the vision tower and of the projector
+TOWER = ("patch_embedding", "class_embedding", "position_embedding", "pre_layrnorm", "vlayers",
+         "post_layernorm")
+PROJECTOR = ("linear_1", "linear_2")
+
+
+def pretrain_vision(model, aux, groups, held_out, args):
+    """Stage 1: the vision tower and projector alone, on the per-patch targets
+    (what CLIP's pre-training and LLaVA's projector alignment give a real model
+    before instruction tuning). Cheap: 65 tokens per image and no decoder."""
+    params = [p for n, p in model.named_parameters() if n.startswith(TOWER + PROJECTOR)]
+    params += list(aux.parameters())
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.05, betas=(0.9, 0.98))
+    lr_at = cosine_lr(args.lr, 100, args.vision_steps)
+    rng, t0 = random.Random(args.seed + 1), time.time()
+    stream = batches(groups, args.vision_batch, rng)
+    for step in range(args.vision_steps):
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step)
+        pixels, labels, soft = stack_images(next(stream))
+        loss, _ = aux_loss_of(aux(model.image_tokens(pixels)), labels, soft)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        if (step + 1) % 250 == 0 or step == args.vision_steps - 1:
+            acc = probe_accuracy(model, aux, held_out)
+            print("vision step %d/%d loss %.3f %.0fs; held-out patch accuracy: %s" % (
+                step + 1, args.vision_steps, loss.item(), time.time() - t0,
+                " ".join("%s %.2f" % (n, a) for (n, _, _), a in zip(LABELS, acc))), flush=True)
 
 
 def prompt_ids(conv, question):
@@ -714,14 +836,20 @@ def main():
     ap.add_argument("--shortv", default=os.path.join(here, "build/shortv"))
     ap.add_argument("--work", default=os.path.join(here, "build/train-synth"),
                     help="scratch: the tokenizer and the float32 export for the runtime check")
-    ap.add_argument("--steps", type=int, default=650)
-    ap.add_argument("--batch", type=int, default=12, help="images (conversations) per step")
+    ap.add_argument("--steps", type=int, default=800)
+    ap.add_argument("--batch", type=int, default=16, help="images (conversations) per step")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--aux-weight", type=float, default=1.0,
                     help="weight of the per-patch loss of the visual tokens")
-    ap.add_argument("--easy-steps", type=int, default=250,
+    ap.add_argument("--easy-steps", type=int, default=150,
                     help="first steps on images of at most two objects")
+    ap.add_argument("--vision-steps", type=int, default=2000,
+                    help="stage 1: steps of the vision tower and projector alone")
+    ap.add_argument("--vision-batch", type=int, default=64)
+    ap.add_argument("--reuse-stage1", action="store_true",
+                    help="load WORK/stage1.pt, saved by an earlier run, instead of stage 1")
+    ap.add_argument("--vision-layers", type=int, default=VISION["num_hidden_layers"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--train-images", type=int, default=0, help="use only the first N (0: all)")
@@ -733,7 +861,7 @@ def main():
                     help="vision,text hidden sizes (MLPs 4x and 2.75x, 4 heads)")
     args = ap.parse_args()
     dv, dt = (int(x) for x in args.widths.split(","))
-    VISION.update(hidden_size=dv, intermediate_size=4 * dv)
+    VISION.update(hidden_size=dv, intermediate_size=4 * dv, num_hidden_layers=args.vision_layers)
     TEXT.update(hidden_size=dt, intermediate_size=(dt * 11 // 4 + 7) // 8 * 8)
 
     torch.manual_seed(args.seed)
@@ -769,18 +897,30 @@ def main():
         report_checks(model, conv, args, f32_dir)
         return
     aux = nn.Linear(TEXT["hidden_size"], N_AUX)  # training only
-    params = list(model.named_parameters()) + list(aux.named_parameters())
+    stage1 = os.path.join(args.work, "stage1.pt")
+    if args.reuse_stage1:
+        state = torch.load(stage1)
+        model.load_state_dict(state["model"])
+        aux.load_state_dict(state["aux"])
+        print("stage 1 from %s" % stage1, flush=True)
+    else:
+        pretrain_vision(model, aux, groups, load_groups(os.path.join(args.data, "eval.jsonl")),
+                        args)
+        torch.save({"model": model.state_dict(), "aux": aux.state_dict()}, stage1)
+    # Stage 2: the tower stays as stage 1 left it, as LLaVA-1.5 keeps CLIP frozen;
+    # trained along at the decoder's learning rate it lost what it had learned
+    # (the per-patch loss rose fourfold within 150 steps).
+    for n, p in model.named_parameters():
+        p.requires_grad_(not n.startswith(TOWER))
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    params += list(aux.named_parameters())
     decay = [p for n, p in params if p.dim() >= 2]
     no_decay = [p for n, p in params if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05},
                              {"params": no_decay, "weight_decay": 0.0}],
                             lr=args.lr, betas=(0.9, 0.98), eps=1e-8)
 
-    def lr_at(step):  # linear warmup, cosine to 5%
-        if step < args.warmup:
-            return args.lr * (step + 1) / args.warmup
-        frac = (step - args.warmup) / max(1, args.steps - args.warmup)
-        return args.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
+    lr_at = cosine_lr(args.lr, args.warmup, args.steps)
 
     monitor = Monitor(conv, args.data, 300)
     # Curriculum: scenes of one or two objects first, where the whole image says
