@@ -379,7 +379,7 @@ class Llava(nn.Module):
             x = layer(x)
         return self.linear_2(F.gelu(self.linear_1(x[:, 1:])))
 
-    def hidden(self, prefix_ids, ids, image_id, pixels, visual=None, block=None):
+    def hidden(self, prefix_ids, ids, image_id, pixels, visual=None, block=None, tap=None):
         """Final hidden states [B, T, d] of prefix + ids per sample. The prefix (the
         same for every sample, before the image) is run once and its keys and values
         are shared; ids holds image_id once, where the visual tokens go.
@@ -388,7 +388,10 @@ class Llava(nn.Module):
         questions. Each block sees the prefix, the visual tokens and itself, and
         its positions restart after the image, so it is exactly the
         single-question conversation inference runs (RoPE depends only on
-        relative positions): packing without leaks between questions."""
+        relative positions): packing without leaks between questions.
+
+        tap: also return the visual tokens' states [B, n_vis, d] as layer `tap`
+        receives them."""
         B, T = ids.shape
         n_vis = self.position_embedding.shape[0] - 1
         at = (ids[0] == image_id).nonzero()[0, 0].item()
@@ -406,14 +409,17 @@ class Llava(nn.Module):
             mask_x = causal_mask(n, P + n)
         else:
             cos_x, sin_x, mask_x = block_layout(block, at, n_vis, P, self.cos, self.sin)
-        for layer in self.layers:
+        tapped = None
+        for i, layer in enumerate(self.layers):
+            if i == tap:
+                tapped = x[:, at:at + n_vis]
             qp, kp, vp = layer.qkv(p, cos_p, sin_p)
             qx, kx, vx = layer.qkv(x, cos_x, sin_x)
             k = torch.cat([kp.expand(B, -1, -1, -1), kx], 2)
             v = torch.cat([vp.expand(B, -1, -1, -1), vx], 2)
             p = layer.finish(p, qp, kp, vp, mask_p)
             x = layer.finish(x, qx, k, v, mask_x)
-        return self.norm(x), n_vis
+        return (self.norm(x), n_vis) if tap is None else (self.norm(x), n_vis, tapped)
 
     def logits_at(self, h, rows):
         return self.lm_head(h[rows])
@@ -575,18 +581,22 @@ def stack_images(items):
             torch.from_numpy(np.stack([g[2][1] for g in items])))
 
 
-def loss_of(model, aux, conv, ids, mask, block, pixels, labels, soft):
+def loss_of(model, aux, relation, tap, conv, ids, mask, block, pixels, labels, soft):
     """Cross-entropy of the answer tokens and their </s>, each predicted from the
     position before it (positions counted after the image is expanded), and the
-    auxiliary per-patch loss of the visual tokens."""
+    auxiliary per-patch losses: OBJECT_LABELS on the visual tokens, probe aux;
+    RELATION_LABELS on their states entering decoder layer `tap`, probe relation."""
     visual = model.image_tokens(pixels)
-    h, n_vis = model.hidden(torch.tensor(conv.prefix), ids, conv.image_id, pixels, visual, block)
+    h, n_vis, tapped = model.hidden(torch.tensor(conv.prefix), ids, conv.image_id, pixels,
+                                    visual, block, tap)
     # in h, an id at column t > image column sits at row t + n_vis - 1
     b, t = mask.nonzero(as_tuple=True)
     logits = model.logits_at(h, (b, t + n_vis - 2))
     loss = F.cross_entropy(logits, ids[b, t])
     aux_loss, _ = aux_loss_of(aux(visual), labels, soft)
-    return loss, aux_loss, logits.argmax(-1).eq(ids[b, t]).float().mean()
+    relation_loss, relation_acc = label_loss(relation(tapped), labels, RELATION_LABELS)
+    return (loss, aux_loss + relation_loss, relation_acc,
+            logits.argmax(-1).eq(ids[b, t]).float().mean())
 
 
 class Monitor:
@@ -640,8 +650,21 @@ COLORS = ["red", "green", "blue", "yellow", "purple", "orange"]
 # start, so it weighs most
 LABELS = (("kind", len(KINDS) + 1, 3.0), ("color", len(COLORS) + 1, 1.0), ("size", 3, 1.0),
           ("rank", 6, 1.0), ("kind count", 6, 1.0))
+# What each object is, the tower's to see (stage 1) and the projector's to pass
+# on; how it relates to the other objects, the decoder's first layers' to work
+# out (Llava.hidden's tap): a real LLaVA decoder does its work on the visual
+# tokens in its early layers too, and a decoder handed every answer ready-made
+# by its tower leaves them untouched in every layer (visual LC ~1e-3 throughout,
+# and freezing all 12 layers cost 4 points).
+OBJECT_LABELS, RELATION_LABELS = (0, 1, 2), (3, 4)
 N_SOFT = len(PALETTE) + 1 + 16 + 1  # histogram, 4x4 mask, centre
-N_AUX = sum(n for _, n, _ in LABELS) + N_SOFT
+
+
+def n_outputs(which):
+    return sum(LABELS[j][1] for j in which)
+
+
+N_AUX = n_outputs(OBJECT_LABELS) + N_SOFT
 
 
 def object_map(grey, objects):
@@ -687,17 +710,26 @@ def patch_targets(rgb, objects):
     return labels, np.concatenate([hist, mask.astype(np.float32), centre], 1)
 
 
-def aux_loss_of(probe, labels, soft):
-    """Per-patch loss of the probe's outputs [B, n, N_AUX]; and the accuracy of
-    each label on the patches that hold an object."""
+def label_loss(probe, labels, which):
+    """Cross-entropy of the LABELS columns `which`, whose logits lie one after
+    the other in probe [B, n, ...]; and each one's accuracy on the patches that
+    hold an object."""
     loss, at, acc = 0.0, 0, []
     on = labels[..., 0] > 0
-    for j, (_, n, weight) in enumerate(LABELS):
+    for j in which:
+        _, n, weight = LABELS[j]
         z = probe[..., at:at + n]
         loss = loss + weight * F.cross_entropy(z.reshape(-1, n), labels[..., j].reshape(-1))
         acc.append(z.argmax(-1)[on].eq(labels[..., j][on]).float().mean().item())
         at += n
-    k = len(PALETTE) + 1
+    return loss, acc
+
+
+def aux_loss_of(probe, labels, soft):
+    """Per-patch loss of the probe's outputs [B, n, N_AUX] on the visual tokens:
+    OBJECT_LABELS, then the soft targets; and the labels' accuracies."""
+    loss, acc = label_loss(probe, labels, OBJECT_LABELS)
+    at, k = n_outputs(OBJECT_LABELS), len(PALETTE) + 1
     loss = loss - (soft[..., :k] * F.log_softmax(probe[..., at:at + k], -1)).sum(-1).mean()
     loss = loss + F.binary_cross_entropy_with_logits(probe[..., at + k:], soft[..., k:])
     return loss, acc
@@ -738,7 +770,7 @@ def cosine_lr(peak, warmup, steps):
 
 def probe_accuracy(model, aux, groups, batch=100):
     """Accuracy of each LABELS head on object patches of held-out images."""
-    sums = np.zeros(len(LABELS))
+    sums = np.zeros(len(OBJECT_LABELS))
     with torch.no_grad():
         for i in range(0, len(groups), batch):
             pixels, labels, soft = stack_images(groups[i:i + batch])
@@ -775,7 +807,8 @@ def pretrain_vision(model, aux, groups, held_out, args):
             acc = probe_accuracy(model, aux, held_out)
             print("vision step %d/%d loss %.3f %.0fs; held-out patch accuracy: %s" % (
                 step + 1, args.vision_steps, loss.item(), time.time() - t0,
-                " ".join("%s %.2f" % (n, a) for (n, _, _), a in zip(LABELS, acc))), flush=True)
+                " ".join("%s %.2f" % (LABELS[j][0], a) for j, a in zip(OBJECT_LABELS, acc))),
+                  flush=True)
 
 
 def prompt_ids(conv, question):
@@ -844,9 +877,11 @@ def main():
                     help="weight of the per-patch loss of the visual tokens")
     ap.add_argument("--easy-steps", type=int, default=150,
                     help="first steps on images of at most two objects")
-    ap.add_argument("--vision-steps", type=int, default=2000,
+    ap.add_argument("--vision-steps", type=int, default=1500,
                     help="stage 1: steps of the vision tower and projector alone")
     ap.add_argument("--vision-batch", type=int, default=64)
+    ap.add_argument("--relation-layer", type=int, default=3,
+                    help="the decoder layer whose input must hold RELATION_LABELS")
     ap.add_argument("--reuse-stage1", action="store_true",
                     help="load WORK/stage1.pt, saved by an earlier run, instead of stage 1")
     ap.add_argument("--vision-layers", type=int, default=VISION["num_hidden_layers"])
@@ -913,7 +948,8 @@ def main():
     for n, p in model.named_parameters():
         p.requires_grad_(not n.startswith(TOWER))
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    params += list(aux.named_parameters())
+    relation = nn.Linear(TEXT["hidden_size"], n_outputs(RELATION_LABELS))  # training only
+    params += list(aux.named_parameters()) + list(relation.named_parameters())
     decay = [p for n, p in params if p.dim() >= 2]
     no_decay = [p for n, p in params if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05},
@@ -932,7 +968,8 @@ def main():
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
         batch = collate(next(streams[step >= args.easy_steps]), conv)
-        loss, aux_loss, acc = loss_of(model, aux, conv, *batch)
+        loss, aux_loss, relation_acc, acc = loss_of(model, aux, relation, args.relation_layer,
+                                                    conv, *batch)
         opt.zero_grad(set_to_none=True)
         (loss + args.aux_weight * aux_loss).backward()
         torch.nn.utils.clip_grad_norm_([p for _, p in params], 1.0)
@@ -941,9 +978,11 @@ def main():
         avg_acc = acc.item() if avg_acc is None else 0.98 * avg_acc + 0.02 * acc.item()
         if step % 50 == 0 or step == args.steps - 1:
             el = time.time() - t_train
-            print("step %d/%d loss %.3f aux %.3f token-acc %.3f lr %.2e %.0fs (ETA %.0fs)" % (
-                step + 1, args.steps, avg_loss, aux_loss.item(), avg_acc, lr_at(step), el,
-                el / (step + 1) * (args.steps - step - 1)), flush=True)
+            print("step %d/%d loss %.3f aux %.3f (%s) token-acc %.3f lr %.2e %.0fs (ETA %.0fs)" % (
+                step + 1, args.steps, avg_loss, aux_loss.item(),
+                " ".join("%s %.2f" % (LABELS[j][0], a) for j, a in zip(RELATION_LABELS,
+                                                                      relation_acc)),
+                avg_acc, lr_at(step), el, el / (step + 1) * (args.steps - step - 1)), flush=True)
         if (step + 1) % 100 == 0 or step == args.steps - 1:
             model.eval()
             acc, per = monitor(model)
