@@ -19,8 +19,10 @@ static const char usage[] =
     "  the N layers of lowest mean LC in LC.h5, the N of highest, and --random-sets random\n"
     "  N-subsets (seeded with --seed, default 0), plus the dense model, on the same samples.\n"
     "  Writes OUTDIR/study.json (every run: strategy, N, layers, accuracy with its Wilson\n"
-    "  95% interval, FLOPs ratio, prefill ms) and the chart OUTDIR/" SV_STUDY_CHART ".png/.svg.\n"
-    "  OUTDIR is created if its parent exists. Needs gnuplot (apt-get install gnuplot-nox).\n";
+    "  95% interval, which samples it got right, FLOPs ratio, prefill ms) and the chart\n"
+    "  OUTDIR/" SV_STUDY_CHART ".png/.svg, and prints per N how far LC-ordered leads, with\n"
+    "  paired 95% intervals over the samples. OUTDIR is created if its parent exists.\n"
+    "  Needs gnuplot (apt-get install gnuplot-nox).\n";
 
 /* "2,4,6" into counts; SV_FAIL unless it is a list of positive numbers. */
 static int parse_counts(const char *s, int *counts, int *n) {

@@ -16,7 +16,10 @@ const char *sv_strategy_name(sv_strategy s) {
 }
 
 void sv_study_free(sv_study *s) {
-    for (size_t r = 0; s->runs && r < s->n_runs; r++) free(s->runs[r].layers);
+    for (size_t r = 0; s->runs && r < s->n_runs; r++) {
+        free(s->runs[r].layers);
+        free(s->runs[r].correct);
+    }
     free(s->runs);
     s->runs = NULL;
     s->n_runs = 0;
@@ -61,14 +64,14 @@ static void random_layers(uint64_t seed, int n, int k, int L, int *out) {
     qsort(out, (size_t)n, sizeof *out, compare_ints);
 }
 
-/* The next run of the study, with room for n layers. */
+/* The next run of the study, with room for n layers and every sample's answer. */
 static sv_study_run *add_run(sv_study *s, sv_strategy strategy, int n, int set, sv_error *err) {
-    sv_study_run *r = &s->runs[s->n_runs];
+    sv_study_run *r = &s->runs[s->n_runs++];
     *r = (sv_study_run){.strategy = strategy, .n_frozen = n, .set = set};
     if (n > 0 && !(r->layers = sv_alloc_array((size_t)n, sizeof *r->layers, err, "study")))
         return NULL;
-    s->n_runs++;
-    return r;
+    r->correct = sv_alloc_array(s->n_samples, sizeof *r->correct, err, "study");
+    return r->correct ? r : NULL;
 }
 
 /* Dense, then for each count in ascending order: the lowest-LC layers, the
@@ -112,13 +115,26 @@ static int run_sets(const sv_study *s, sv_eval_set *sets, sv_layer_mode *modes, 
     return SV_OK;
 }
 
+/* The evaluator's callback: keeps each answer's score, then reports progress. */
+typedef struct answer_sink {
+    sv_study *study;
+    const sv_study_params *params;
+} answer_sink;
+
+static int keep_answer(const sv_eval_answer *a, void *user) {
+    const answer_sink *sink = user;
+    sink->study->runs[a->set].correct[a->sample] = (unsigned char)(a->correct != 0);
+    return sink->params->on_answer ? sink->params->on_answer(a, sink->params->user) : 0;
+}
+
 static int evaluate_runs(sv_study *s, sv_evaluator *e, const sv_study_params *p, sv_error *err) {
     size_t L = (size_t)s->n_layers;
     sv_eval_set *sets = sv_alloc_array(s->n_runs, sizeof *sets, err, "study");
     sv_layer_mode *modes = sv_alloc_array(s->n_runs * L, sizeof *modes, err, "study");
     sv_eval_summary *sums = sv_alloc_array(s->n_runs, sizeof *sums, err, "study");
     int rc = sets && modes && sums ? run_sets(s, sets, modes, err) : SV_FAIL;
-    if (rc == SV_OK) rc = sv_evaluator_run(e, sets, s->n_runs, p->on_answer, p->user, sums, err);
+    answer_sink sink = {s, p};
+    if (rc == SV_OK) rc = sv_evaluator_run(e, sets, s->n_runs, keep_answer, &sink, sums, err);
     for (size_t r = 0; rc == SV_OK && r < s->n_runs; r++) s->runs[r].result = sums[r];
     free(sets), free(modes), free(sums);
     return rc;
@@ -171,7 +187,18 @@ static int add_owned(cJSON *o, const char *key, cJSON *item) {
     return 0;
 }
 
-static cJSON *run_json(const sv_study_run *r) {
+/* "0110...": one character per sample, '1' where the answer was right. */
+static cJSON *answers_json(const unsigned char *correct, size_t n) {
+    char *text = malloc(n + 1);
+    if (!text) return NULL;
+    for (size_t i = 0; i < n; i++) text[i] = correct[i] ? '1' : '0';
+    text[n] = '\0';
+    cJSON *s = cJSON_CreateString(text);
+    free(text);
+    return s;
+}
+
+static cJSON *run_json(const sv_study_run *r, size_t n_samples) {
     const sv_eval_summary *e = &r->result;
     cJSON *o = cJSON_CreateObject();
     double ci[2] = {e->ci_low, e->ci_high};
@@ -183,6 +210,7 @@ static cJSON *run_json(const sv_study_run *r) {
              cJSON_AddNumberToObject(o, "correct", (double)e->correct) &&
              cJSON_AddNumberToObject(o, "accuracy", e->accuracy) &&
              add_owned(o, "accuracy_ci95", cJSON_CreateDoubleArray(ci, 2)) &&
+             add_owned(o, "answers_correct", answers_json(r->correct, n_samples)) &&
              cJSON_AddNumberToObject(o, "flops_ratio", e->flops_ratio) &&
              cJSON_AddNumberToObject(o, "prefill_ms", e->prefill_ms);
     if (ok) return o;
@@ -208,7 +236,7 @@ static cJSON *study_json(const sv_study *s) {
     cJSON *runs = ok ? cJSON_AddArrayToObject(root, "runs") : NULL;
     ok = runs != NULL;
     for (size_t r = 0; ok && r < s->n_runs; r++)
-        ok = cJSON_AddItemToArray(runs, run_json(&s->runs[r]));
+        ok = cJSON_AddItemToArray(runs, run_json(&s->runs[r], s->n_samples));
     if (ok) return root;
     cJSON_Delete(root);
     return NULL;

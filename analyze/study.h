@@ -16,8 +16,11 @@
  *   "n_samples", "max_new_tokens", "seed", "random_sets",
  *   "runs": [{"strategy": "dense"|"lc"|"reverse"|"random", "n_frozen", "set",
  *             "layers": [...], "n", "correct", "accuracy", "accuracy_ci95": [lo, hi],
- *             "flops_ratio", "prefill_ms"}, ...]}
- * Layers are listed lc: ascending LC, reverse: descending LC, random: ascending id. */
+ *             "answers_correct": "0110...", "flops_ratio", "prefill_ms"}, ...]}
+ * Layers are listed lc: ascending LC, reverse: descending LC, random: ascending id.
+ * answers_correct has one character per sample, in manifest order: '1' if the
+ * run answered it correctly. Every run answers the same samples, so runs can be
+ * compared sample by sample (sv_study_compare). */
 #ifndef SV_STUDY_H
 #define SV_STUDY_H
 
@@ -28,7 +31,7 @@
 #include "gnuplot.h"
 
 #define SV_STUDY_FORMAT "shortv-study"
-#define SV_STUDY_VERSION 1
+#define SV_STUDY_VERSION 2 /* 2: answers_correct */
 #define SV_STUDY_JSON "study.json"
 #define SV_STUDY_CHART "accuracy_vs_flops" /* .png and .svg */
 #define SV_STUDY_SCRIPT "study.gp"
@@ -64,6 +67,7 @@ typedef struct sv_study_run {
     int n_frozen;
     int set;                /* random: which set of this N (0 ..); else 0 */
     int *layers;            /* [n_frozen] */
+    unsigned char *correct; /* [n_samples] 1 where the answer was right */
     sv_eval_summary result;
 } sv_study_run;
 
@@ -96,6 +100,17 @@ int sv_study_chart_write(const sv_study *s, sv_gnuplot *gp, sv_error *err);
 /* The counts studied, ascending; returns how many (at most max). */
 int sv_study_counts(const sv_study *s, int *counts, int max);
 
+/* LC-ordered minus another strategy, in accuracy (fractions), sample by
+ * sample: the mean of the per-sample differences (the difference of the
+ * accuracies) and its 95% interval, mean +/- 1.96 standard errors of the
+ * per-sample differences (normal approximation; the interval of a difference
+ * of paired proportions). Narrower than comparing two runs' own intervals,
+ * because both runs answer the same questions. The layer sets are taken as
+ * given: how much another draw of random sets would move it is not in it. */
+typedef struct sv_paired_difference {
+    double mean, low, high;
+} sv_paired_difference;
+
 /* How the strategies did at one N (pointers into the study). */
 typedef struct sv_study_comparison {
     int n_frozen;
@@ -104,12 +119,16 @@ typedef struct sv_study_comparison {
     const sv_eval_summary *reverse;     /* NULL if not run */
     int n_random;                       /* random sets run */
     double random_mean, random_min, random_max; /* their accuracies */
+    sv_paired_difference vs_random;     /* lc minus the mean of the random sets (if run) */
+    sv_paired_difference vs_reverse;    /* lc minus reverse (if run) */
 } sv_study_comparison;
 
 /* SV_FAIL if the study has no dense run or no lc run at n_frozen. */
 int sv_study_compare(const sv_study *s, int n_frozen, sv_study_comparison *out, sv_error *err);
 /* One plain-text sentence comparing LC-ordered with random and reverse at that
- * N, with a verdict that claims no more than the numbers show. */
+ * N, with a verdict that claims no more than the numbers show: a lead "beyond
+ * sampling noise" only if LC-ordered beats every other strategy and each
+ * paired interval lies above zero. */
 void sv_study_sentence(const sv_study_comparison *c, char *out, size_t size);
 
 #endif

@@ -24,6 +24,38 @@ int sv_study_counts(const sv_study *s, int *counts, int max) {
     return n;
 }
 
+/* The per-sample score of the strategy at one N: a run's 0/1, or for random
+ * the mean over its sets. */
+static double sample_score(const sv_study *s, sv_strategy strategy, int n_frozen, size_t i) {
+    double sum = 0;
+    int runs = 0;
+    for (size_t r = 0; r < s->n_runs; r++) {
+        const sv_study_run *run = &s->runs[r];
+        if (run->strategy == strategy && run->n_frozen == n_frozen)
+            sum += run->correct[i], runs++;
+    }
+    return runs ? sum / runs : 0;
+}
+
+/* LC-ordered minus `other` at N, sample by sample (see sv_paired_difference). */
+static sv_paired_difference paired_difference(const sv_study *s, int n_frozen,
+                                              sv_strategy other) {
+    size_t n = s->n_samples;
+    double sum = 0, squares = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += sample_score(s, SV_STRATEGY_LC, n_frozen, i) -
+               sample_score(s, other, n_frozen, i);
+    double mean = sum / (double)n;
+    for (size_t i = 0; i < n; i++) {
+        double d = sample_score(s, SV_STRATEGY_LC, n_frozen, i) -
+                   sample_score(s, other, n_frozen, i) - mean;
+        squares += d * d;
+    }
+    double se = n > 1 ? sqrt(squares / (double)(n - 1) / (double)n) : 0;
+    const double z = 1.959963984540054; /* the normal distribution's 97.5th percentile */
+    return (sv_paired_difference){mean, mean - z * se, mean + z * se};
+}
+
 int sv_study_compare(const sv_study *s, int n_frozen, sv_study_comparison *c, sv_error *err) {
     *c = (sv_study_comparison){.n_frozen = n_frozen, .random_min = INFINITY,
                                .random_max = -INFINITY};
@@ -41,7 +73,11 @@ int sv_study_compare(const sv_study *s, int n_frozen, sv_study_comparison *c, sv
     }
     if (!c->dense) return sv_fail(err, "study: no dense run to compare with");
     if (!c->lc) return sv_fail(err, "study: no LC-ordered run freezes %d layers", n_frozen);
-    if (c->n_random) c->random_mean /= c->n_random;
+    if (c->n_random) {
+        c->random_mean /= c->n_random;
+        c->vs_random = paired_difference(s, n_frozen, SV_STRATEGY_RANDOM);
+    }
+    if (c->reverse) c->vs_reverse = paired_difference(s, n_frozen, SV_STRATEGY_REVERSE);
     c->flops_ratio = c->lc->flops_ratio;
     return SV_OK;
 }
@@ -60,23 +96,30 @@ append(char *out, size_t size, size_t *used, const char *fmt, ...) {
     va_end(ap);
 }
 
+/* ", +2.6 points over random (paired 95% interval +1.0 to +4.2)" */
+static void append_difference(char *out, size_t size, size_t *used, const char *other,
+                              const sv_paired_difference *d, int first) {
+    append(out, size, used, ", %+.1f points over %s (%s%+.1f to %+.1f)", 100 * d->mean,
+           other, first ? "paired 95% interval " : "", 100 * d->low, 100 * d->high);
+}
+
 /* The verdict claims a lead only if LC-ordered beats every other strategy run,
- * and a clear one only by more than the half-width of its own 95% interval. */
+ * and one beyond sampling noise only if every paired interval is above zero. */
 static void verdict(const sv_study_comparison *c, char *out, size_t size, size_t *used) {
-    double lc = 100 * c->lc->accuracy, h = 50 * (c->lc->ci_high - c->lc->ci_low);
-    double rnd = c->n_random ? 100 * c->random_mean : -INFINITY;
-    double rev = c->reverse ? 100 * c->reverse->accuracy : -INFINITY;
-    double best_other = fmax(rnd, rev);
-    if (!isfinite(best_other)) return;
-    if (lc - best_other > h)
-        append(out, size, used, ": LC-ordered leads by more than one run's 95%% interval "
-                                "(+/-%.1f points)", h);
-    else if (lc > best_other)
-        append(out, size, used, ": LC-ordered leads, but by less than one run's 95%% interval "
-                                "(+/-%.1f points)", h);
-    else
+    double lc = c->lc->accuracy;
+    double rnd = c->n_random ? c->random_mean : -INFINITY;
+    double rev = c->reverse ? c->reverse->accuracy : -INFINITY;
+    if (!isfinite(fmax(rnd, rev))) return;
+    if (lc <= fmax(rnd, rev)) {
         append(out, size, used, ": LC-ordered does not lead; %s did as well or better",
                rnd >= lc && rev >= lc ? "random and reverse" : rnd >= lc ? "random" : "reverse");
+        return;
+    }
+    int clear = (!c->n_random || c->vs_random.low > 0) && (!c->reverse || c->vs_reverse.low > 0);
+    append(out, size, used, ": LC-ordered leads%s", clear ? " beyond sampling noise"
+                                                         : ", but not beyond sampling noise");
+    if (c->n_random) append_difference(out, size, used, "random", &c->vs_random, 1);
+    if (c->reverse) append_difference(out, size, used, "reverse", &c->vs_reverse, !c->n_random);
 }
 
 void sv_study_sentence(const sv_study_comparison *c, char *out, size_t size) {

@@ -133,8 +133,29 @@ static int read_result(const reader *rd, const cJSON *o, sv_eval_summary *e, sv_
     return SV_OK;
 }
 
+/* answers_correct: n_samples characters '0' or '1', as many '1' as correct. */
+static int read_answers(const reader *rd, const cJSON *o, sv_study_run *r, size_t n_samples,
+                        sv_error *err) {
+    const cJSON *v = member(o, "answers_correct");
+    const char *text = cJSON_IsString(v) ? v->valuestring : NULL;
+    if (r->result.n != n_samples)
+        return sv_fail(err, "%s: %sn must be n_samples (%zu): every run answers every sample",
+                       rd->path, rd->where, n_samples);
+    if (!text || strlen(text) != n_samples || strspn(text, "01") != n_samples)
+        return sv_fail(err, "%s: %sanswers_correct must be a string of %zu characters 0 or 1",
+                       rd->path, rd->where, n_samples);
+    if (!(r->correct = sv_alloc_array(n_samples, sizeof *r->correct, err, rd->path)))
+        return SV_FAIL;
+    size_t right = 0;
+    for (size_t i = 0; i < n_samples; i++) right += r->correct[i] = text[i] == '1';
+    if (right != r->result.correct)
+        return sv_fail(err, "%s: %sanswers_correct has %zu answers right, correct says %zu",
+                       rd->path, rd->where, right, r->result.correct);
+    return SV_OK;
+}
+
 static int read_run(const reader *rd, const cJSON *o, sv_study_run *r, int n_layers,
-                    sv_error *err) {
+                    size_t n_samples, sv_error *err) {
     int strategy;
     if (!cJSON_IsObject(o)) return sv_fail(err, "%s: %s must be an object", rd->path, rd->where);
     if (get_enum(rd, o, "strategy", strategy_name, SV_N_STRATEGIES, &strategy, err) ||
@@ -145,8 +166,10 @@ static int read_run(const reader *rd, const cJSON *o, sv_study_run *r, int n_lay
     if ((r->strategy == SV_STRATEGY_DENSE) != (r->n_frozen == 0))
         return sv_fail(err, "%s: %sn_frozen must be 0 for the dense run and only for it",
                        rd->path, rd->where);
-    if (read_layers(rd, member(o, "layers"), r, n_layers, err)) return SV_FAIL;
-    return read_result(rd, o, &r->result, err);
+    if (read_layers(rd, member(o, "layers"), r, n_layers, err) ||
+        read_result(rd, o, &r->result, err))
+        return SV_FAIL;
+    return read_answers(rd, o, r, n_samples, err);
 }
 
 static int read_runs(const reader *rd, const cJSON *runs, sv_study *s, sv_error *err) {
@@ -158,7 +181,8 @@ static int read_runs(const reader *rd, const cJSON *runs, sv_study *s, sv_error 
         reader r = {rd->path, ""};
         snprintf(r.where, sizeof r.where, "runs[%d].", i);
         s->n_runs++;
-        if (read_run(&r, cJSON_GetArrayItem(runs, i), &s->runs[i], s->n_layers, err))
+        if (read_run(&r, cJSON_GetArrayItem(runs, i), &s->runs[i], s->n_layers, s->n_samples,
+                     err))
             return SV_FAIL;
         has_dense |= s->runs[i].strategy == SV_STRATEGY_DENSE;
     }

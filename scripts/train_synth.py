@@ -26,12 +26,16 @@ of one image. (Plain multi-turn conversations let later questions be answered
 from earlier answers; trained that way the model learned less from the image.)
 Training runs in two stages, like LLaVA's (whose CLIP tower comes pre-trained):
 stage 1 trains the vision tower and projector alone on per-patch targets (the
-kind, colour, size, rank and kind count of the object under each patch, from
-synth-vqa's SPLIT-scenes.jsonl; see patch_targets), a few minutes at 65 tokens
-per image; stage 2 freezes the tower and trains the projector and decoder on the
-answers, keeping the per-patch loss on the visual tokens, with a curriculum that
-starts on scenes of one or two objects. Trained on the answers alone, the
-tower never learned to tell the shapes apart within the budget.
+kind, colour and size of the object under each patch, from synth-vqa's
+SPLIT-scenes.jsonl; see patch_targets), a few minutes at 65 tokens per image;
+stage 2 freezes the tower and trains the projector and decoder on the answers,
+keeping the per-patch loss on the visual tokens, with a curriculum that starts
+on scenes of one or two objects. Trained on the answers alone, the tower never
+learned to tell the shapes apart within the budget. In stage 2 a second probe
+asks the visual tokens entering decoder layer --relation-layer for each
+object's relations to the others (its rank from the left, how many objects of
+its kind there are), which the tower was not taught: the decoder's first layers
+must work them out on the visual tokens (see OBJECT_LABELS).
 """
 import argparse
 import json
@@ -636,7 +640,7 @@ class Monitor:
 # palette colour (or the grey background) each pixel is, as a histogram, and
 # which 2x2 blocks hold an object. From the scene (synth-vqa's SPLIT-scenes.jsonl):
 # the kind, colour, size, left-to-right rank and kind count of the object that
-# covers the patch, and whether the patch holds that object's centre. They stand
+# covers the patch (LABELS), and whether the patch holds that object's centre. They stand
 # in for CLIP's pre-training, which gives a real tower object-level features
 # before LLaVA ever trains on it: without them the decoder learned the answers'
 # priors and ignored the image for the whole budget (visual tokens stayed nearly

@@ -14,6 +14,7 @@
 #include "model.h"
 #include "prompt.h"
 #include "stats.h"
+#include "study.h"
 #include "testutil.h"
 
 #define QUESTION "What is shown in this image?"
@@ -163,7 +164,11 @@ static void check_accuracy_fields(const cJSON *runs) {
     cJSON_ArrayForEach(r, runs) {
         double n = number(r, "n"), k = number(r, "correct"), acc = number(r, "accuracy");
         const cJSON *ci = get(r, "accuracy_ci95");
+        const char *answers = get(r, "answers_correct")->valuestring;
         assert_true(n == 2 && k >= 0 && k <= n);
+        assert_int_equal(strlen(answers), 2);
+        assert_int_equal(strspn(answers, "01"), 2);
+        assert_int_equal((answers[0] == '1') + (answers[1] == '1'), k);
         assert_float_equal(acc, k / n, 1e-12);
         assert_true(cJSON_GetArrayItem(ci, 0)->valuedouble <= acc);
         assert_true(cJSON_GetArrayItem(ci, 1)->valuedouble >= acc);
@@ -226,6 +231,55 @@ static void test_study_on_tiny(void **s) {
     sv_lc_data_free(&d);
 }
 
+/* ---------------------------------------------------------------- paired comparison */
+
+/* A study built by hand: 8 samples, LC-ordered right on 6, two random sets on
+ * 4 each, reverse on 2. The paired differences, worked out by hand:
+ *   vs random (mean of the sets): d = 0 .5 .5 1 0 .5 0 -.5, mean .25, sample
+ *     variance 1.5/7, so .25 +/- 1.959964 * sqrt(1.5/7/8) = [-.070774, .570774]
+ *   vs reverse: d = 1 1 1 1 0 0 0 0, mean .5, variance 2/7: [.129602, .870398] */
+static void test_paired_comparison(void **s) {
+    (void)s;
+    static const char *const answers[] = {"11111111", "11111100", "10101100", "11001001",
+                                          "00001100"};
+    static const sv_strategy strategy[] = {SV_STRATEGY_DENSE, SV_STRATEGY_LC,
+                                           SV_STRATEGY_RANDOM, SV_STRATEGY_RANDOM,
+                                           SV_STRATEGY_REVERSE};
+    unsigned char correct[5][8];
+    sv_study_run runs[5];
+    for (int r = 0; r < 5; r++) {
+        size_t k = 0;
+        for (int i = 0; i < 8; i++) k += correct[r][i] = answers[r][i] == '1';
+        runs[r] = (sv_study_run){.strategy = strategy[r], .n_frozen = r ? 2 : 0,
+                                 .set = r == 3, .correct = correct[r],
+                                 .result = {.n = 8, .correct = k, .accuracy = k / 8.0,
+                                            .flops_ratio = r ? 0.8 : 1}};
+    }
+    sv_study study = {.n_layers = 4, .n_samples = 8, .n_runs = 5, .runs = runs};
+    sv_study_comparison c;
+    sv_error e;
+    if (sv_study_compare(&study, 2, &c, &e)) fail_msg("%s", e.msg);
+    assert_float_equal(c.random_mean, 0.5, 1e-12);
+    assert_float_equal(c.vs_random.mean, 0.25, 1e-12);
+    assert_float_equal(c.vs_random.low, -0.070774, 1e-6);
+    assert_float_equal(c.vs_random.high, 0.570774, 1e-6);
+    assert_float_equal(c.vs_reverse.mean, 0.5, 1e-12);
+    assert_float_equal(c.vs_reverse.low, 0.129602, 1e-6);
+    assert_float_equal(c.vs_reverse.high, 0.870398, 1e-6);
+    char line[1024];
+    sv_study_sentence(&c, line, sizeof line);
+    printf("# %s\n", line);
+    assert_non_null(strstr(line, "leads, but not beyond sampling noise, +25.0 points over random "
+                                 "(paired 95% interval -7.1 to +57.1), +50.0 points over reverse "
+                                 "(+13.0 to +87.0)."));
+    /* without the random sets, the lead over reverse alone is clear */
+    study.runs[2].n_frozen = study.runs[3].n_frozen = 3;
+    if (sv_study_compare(&study, 2, &c, &e)) fail_msg("%s", e.msg);
+    sv_study_sentence(&c, line, sizeof line);
+    assert_non_null(strstr(line, "leads beyond sampling noise, +50.0 points over reverse "
+                                 "(paired 95% interval +13.0 to +87.0)."));
+}
+
 /* ---------------------------------------------------------------- bad input */
 
 static void test_bad_input(void **s) {
@@ -269,8 +323,20 @@ static void test_bad_input(void **s) {
     run_error("study.json", "LC file's model", "report %s --study %s/study.json -o %s/r", other,
               out, dir);
     run_error("m.jsonl", "not a shortv study", "report %s --study %s -o %s/r", lc, manifest, dir);
-    write_text(join(p, dir, "s.json"), "{\"format\": \"shortv-study\", \"version\": 2}");
+    write_text(join(p, dir, "s.json"), "{\"format\": \"shortv-study\", \"version\": 1}");
     run_error("s.json", "version", "report %s --study %s -o %s/r", lc, p, dir);
+    /* per-sample answers that do not match the run's count of correct answers */
+    path_buf study_path;
+    cJSON *study = read_json(join(study_path, out, "study.json"));
+    cJSON *dense = cJSON_GetArrayItem(get(study, "runs"), 0);
+    const char *lying = number(dense, "correct") ? "0" : "1";
+    cJSON_ReplaceItemInObject(dense, "answers_correct", cJSON_CreateString(lying));
+    char *text = cJSON_Print(study);
+    write_text(join(p, dir, "lying.json"), text);
+    free(text);
+    cJSON_Delete(study);
+    run_error("lying.json", "runs[0].answers_correct", "report %s --study %s -o %s/r", lc, p,
+              dir);
     assert_false(exists(join(p, dir, "r")));
 }
 
@@ -305,6 +371,7 @@ static void test_demo_pipeline(void **s) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_paired_comparison),
         cmocka_unit_test(test_study_on_tiny),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_demo_pipeline),
