@@ -12,7 +12,7 @@
 #   MODEL        the checkpoint                                models/synth-llava
 #   OUT          output folder (git-ignored)                   reports/demo
 #   COUNTS       numbers of layers N the study freezes         3,6,9
-#   RANDOM_SETS  random layer sets per N                       3
+#   RANDOM_SETS  random layer sets per N                       8
 #   LIMIT        evaluation samples, 0 for the whole split     0
 #   CALIB_LIMIT  calibration samples, 0 for the whole split    0
 #   THREADS      OpenBLAS threads                              1
@@ -25,7 +25,7 @@ BUILD=${BUILD:-build}
 MODEL=${MODEL:-models/synth-llava}
 OUT=${OUT:-reports/demo}
 COUNTS=${COUNTS:-3,6,9}
-RANDOM_SETS=${RANDOM_SETS:-3}
+RANDOM_SETS=${RANDOM_SETS:-8}
 LIMIT=${LIMIT:-0}
 CALIB_LIMIT=${CALIB_LIMIT:-0}
 THREADS=${THREADS:-1}
