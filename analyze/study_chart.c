@@ -191,6 +191,14 @@ static double x_floor(const sv_study *s) {
     return fmax(0, floor((lo - 0.05) * 20) / 20);
 }
 
+/* The y axis (percent) starts at the 10-point step at least 2 points below the
+ * lowest interval drawn, so that gaps of a few points stay visible. */
+static double y_floor(const sv_study *s) {
+    double lo = 1;
+    for (size_t r = 0; r < s->n_runs; r++) lo = fmin(lo, s->runs[r].result.ci_low);
+    return fmax(0, floor((100 * lo - 2) / 10) * 10);
+}
+
 static void write_script(FILE *f, const sv_study *s, sv_gnuplot *gp,
                          const int has_data[SV_N_STRATEGIES], const sv_eval_summary *dense) {
     const char *model = strrchr(s->model, '/');
@@ -205,8 +213,9 @@ static void write_script(FILE *f, const sv_study *s, sv_gnuplot *gp,
                "('.source.')'\n", sv_group_name(s->group));
     fprintf(f, "set xlabel 'prefill FLOPs of the decoder, share of the dense model'\n");
     fprintf(f, "set ylabel 'accuracy, %% (bars: 95%% Wilson interval)'\n");
-    fprintf(f, "set xrange [%.2f:1.02]\nset yrange [0:100]\n", x_floor(s));
-    fprintf(f, "set key below box noopaque height 1\n");
+    fprintf(f, "set xrange [%.2f:1.02]\nset yrange [%g:100]\n", x_floor(s), y_floor(s));
+    fprintf(f, "set key below box noopaque height 1\n"
+               "set bmargin 7  # room for the x label above the key\n");
     fprintf(f, "plot dense_acc with lines dt 2 lw 1.5 lc rgb '%s' "
                "title sprintf('%s (%%.1f%%%%)', dense_acc), \\\n"
                "     'study_dense.dat' using 2:3:4:5 with yerrorbars pt 7 ps 1.2 lc rgb '%s' "
@@ -219,8 +228,8 @@ static void write_script(FILE *f, const sv_study *s, sv_gnuplot *gp,
             fprintf(f, ", \\\n     'study_%s.dat' using %s:3:4:5 with yerrorlines lw 2 pt %d "
                        "ps 1.2 lc rgb '%s' title '%s'",
                     sv_strategy_name(k), shift[k], point[k], colour[k], series_title[k]);
-    fprintf(f, ", \\\n     'study_lc.dat' using 2:(3):(sprintf('N=%%d', $1)) with labels "
-               "tc rgb '#555555' notitle\n");
+    fprintf(f, ", \\\n     'study_lc.dat' using 2:(%g):(sprintf('N=%%d', $1)) with labels "
+               "tc rgb '#555555' notitle\n", y_floor(s) + 0.03 * (100 - y_floor(s)));
     sv_gp_end_plot(f);
 }
 
