@@ -60,18 +60,19 @@ $(TINY)/model.safetensors: $(BUILD)/tiny-model
 
 models: $(TINY)/model.safetensors
 
-# Synthetic VQA data of the bundled model (models/synth-llava): `make data` writes the
-# calib and eval splits, `make data-train` the training split (about 100 MB).
-SYNTH_DATA := $(BUILD)/data/synth
+# Synthetic VQA data of the bundled model (models/synth-llava), in datasets/synth-vqa/:
+# the calibration split (40 samples) is committed; `make data` writes the eval split,
+# `make data-train` the training split (about 100 MB). Both stay out of git.
+SYNTH_DATA := datasets/synth-vqa
 $(BUILD)/synth-vqa: $(BUILD)/obj/scripts/synth_vqa.o
 	@echo "  LD    $@"
 	@$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(SYNTH_DATA)/%.jsonl: $(BUILD)/synth-vqa
+$(SYNTH_DATA)/eval.jsonl $(SYNTH_DATA)/train.jsonl: $(SYNTH_DATA)/%.jsonl: $(BUILD)/synth-vqa
 	@echo "  GEN   $@"
-	@mkdir -p $(SYNTH_DATA) && $(BUILD)/synth-vqa --out $(SYNTH_DATA) --split $*
+	@$(BUILD)/synth-vqa --out $(SYNTH_DATA) --split $*
 
-data: $(SYNTH_DATA)/calib.jsonl $(SYNTH_DATA)/eval.jsonl
+data: $(SYNTH_DATA)/eval.jsonl $(BUILD)/synth-vqa
 data-train: $(SYNTH_DATA)/train.jsonl
 .PHONY: data data-train
 
@@ -95,7 +96,8 @@ bench: deps
 	@BUILD=$(BUILD) bash scripts/bench.sh
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san $(SYNTH_DATA)/eval* $(SYNTH_DATA)/train* \
+	       $(SYNTH_DATA)/images/eval $(SYNTH_DATA)/images/train
 
 .PHONY: all test clean demo bench models deps
 .SECONDARY:

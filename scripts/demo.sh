@@ -8,7 +8,8 @@
 # it writes OUT/index.html and prints where it is and what the study found.
 #
 # Settings, from the environment (the defaults are the demo's):
-#   BUILD        build folder holding shortv and data/synth    build
+#   BUILD        build folder holding shortv                   build
+#   DATA         calib.jsonl and eval.jsonl                    datasets/synth-vqa
 #   MODEL        the checkpoint                                models/synth-llava
 #   OUT          output folder (git-ignored)                   reports/demo
 #   COUNTS       numbers of layers N the study freezes         3,6,9
@@ -30,7 +31,7 @@ LIMIT=${LIMIT:-0}
 CALIB_LIMIT=${CALIB_LIMIT:-0}
 THREADS=${THREADS:-1}
 SHORTV=$BUILD/shortv
-DATA=$BUILD/data/synth
+DATA=${DATA:-datasets/synth-vqa}
 
 for f in "$SHORTV" "$MODEL/config.json" "$DATA/calib.jsonl" "$DATA/eval.jsonl"; do
   [ -e "$f" ] || { echo "demo: $f is missing (make demo builds and generates it)" >&2; exit 1; }

@@ -6,7 +6,7 @@ punctuation or whitespace). The blind baseline never sees an image: it answers
 every question of a type with that type's most common answer in the training
 split. Standard library only.
 
-    python3 scripts/synth_accuracy.py [-m models/synth-llava] [--data build/data/synth]
+    python3 scripts/synth_accuracy.py [-m models/synth-llava] [--data datasets/synth-vqa]
 """
 import argparse
 import collections
@@ -39,7 +39,7 @@ def main():
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-m", "--model", default=os.path.join(here, "models/synth-llava"))
-    ap.add_argument("--data", default=os.path.join(here, "build/data/synth"))
+    ap.add_argument("--data", default=os.path.join(here, "datasets/synth-vqa"))
     ap.add_argument("--split", default="eval")
     ap.add_argument("--shortv", default=os.path.join(here, "build/shortv"))
     ap.add_argument("--limit", type=int, default=0, help="first N questions only (0: all)")

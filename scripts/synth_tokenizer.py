@@ -14,7 +14,7 @@ every corpus word is a single piece. Which ids the runtime gives a text is not
 decided here: train_synth.py asks build/shortv tokenize, so training sees the
 C tokenizer's ids.
 
-    python3 scripts/synth_tokenizer.py --data build/data/synth/train.jsonl --out DIR
+    python3 scripts/synth_tokenizer.py --data datasets/synth-vqa/train.jsonl --out DIR
 """
 import argparse
 import collections

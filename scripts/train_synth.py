@@ -868,7 +868,7 @@ def report_checks(model, conv, args, f32_dir):
 def main():
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", default=os.path.join(here, "build/data/synth"))
+    ap.add_argument("--data", default=os.path.join(here, "datasets/synth-vqa"))
     ap.add_argument("--out", default=os.path.join(here, "models/synth-llava"))
     ap.add_argument("--shortv", default=os.path.join(here, "build/shortv"))
     ap.add_argument("--work", default=os.path.join(here, "build/train-synth"),
