@@ -21,7 +21,8 @@ static const char usage[] =
     "  Writes OUTDIR/study.json (every run: strategy, N, layers, accuracy with its Wilson\n"
     "  95% interval, which samples it got right, FLOPs ratio, prefill ms) and the chart\n"
     "  OUTDIR/" SV_STUDY_CHART ".png/.svg, and prints per N how far LC-ordered leads, with\n"
-    "  paired 95% intervals over the samples. OUTDIR is created if its parent exists.\n"
+    "  95% intervals (paired over the samples, and for random counting the spread between\n"
+    "  its sets). OUTDIR is created if its parent exists.\n"
     "  Needs gnuplot (apt-get install gnuplot-nox).\n";
 
 /* "2,4,6" into counts; SV_FAIL unless it is a list of positive numbers. */

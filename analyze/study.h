@@ -102,11 +102,14 @@ int sv_study_counts(const sv_study *s, int *counts, int max);
 
 /* LC-ordered minus another strategy, in accuracy (fractions), sample by
  * sample: the mean of the per-sample differences (the difference of the
- * accuracies) and its 95% interval, mean +/- 1.96 standard errors of the
- * per-sample differences (normal approximation; the interval of a difference
- * of paired proportions). Narrower than comparing two runs' own intervals,
- * because both runs answer the same questions. The layer sets are taken as
- * given: how much another draw of random sets would move it is not in it. */
+ * accuracies) and its 95% interval, mean +/- 1.96 standard errors (normal
+ * approximation). The standard error of the per-sample differences is that
+ * of a difference of paired proportions: narrower than comparing two runs'
+ * own intervals, because both runs answer the same questions. Against random,
+ * the sets are a sample too: the variance of the sets' accuracies (ddof 1)
+ * over the number of sets is added to the squared standard error, so a lead
+ * that another draw of sets could undo is not called clear. With one random
+ * set that spread cannot be estimated and only the samples' part is there. */
 typedef struct sv_paired_difference {
     double mean, low, high;
 } sv_paired_difference;
@@ -128,7 +131,7 @@ int sv_study_compare(const sv_study *s, int n_frozen, sv_study_comparison *out, 
 /* One plain-text sentence comparing LC-ordered with random and reverse at that
  * N, with a verdict that claims no more than the numbers show: a lead "beyond
  * sampling noise" only if LC-ordered beats every other strategy and each
- * paired interval lies above zero. */
+ * interval (sv_paired_difference) lies above zero. */
 void sv_study_sentence(const sv_study_comparison *c, char *out, size_t size);
 
 #endif

@@ -37,9 +37,10 @@ static double sample_score(const sv_study *s, sv_strategy strategy, int n_frozen
     return runs ? sum / runs : 0;
 }
 
-/* LC-ordered minus `other` at N, sample by sample (see sv_paired_difference). */
+/* LC-ordered minus `other` at N, sample by sample (see sv_paired_difference);
+ * set_variance: the variance of the strategy's mean over its layer sets. */
 static sv_paired_difference paired_difference(const sv_study *s, int n_frozen,
-                                              sv_strategy other) {
+                                              sv_strategy other, double set_variance) {
     size_t n = s->n_samples;
     double sum = 0, squares = 0;
     for (size_t i = 0; i < n; i++)
@@ -51,9 +52,23 @@ static sv_paired_difference paired_difference(const sv_study *s, int n_frozen,
                    sample_score(s, other, n_frozen, i) - mean;
         squares += d * d;
     }
-    double se = n > 1 ? sqrt(squares / (double)(n - 1) / (double)n) : 0;
+    double se = sqrt((n > 1 ? squares / (double)(n - 1) / (double)n : 0) + set_variance);
     const double z = 1.959963984540054; /* the normal distribution's 97.5th percentile */
     return (sv_paired_difference){mean, mean - z * se, mean + z * se};
+}
+
+/* The sample variance (ddof 1) of the random sets' accuracies at N; 0 for one set. */
+static double random_sets_variance(const sv_study *s, int n_frozen, double mean) {
+    double squares = 0;
+    int sets = 0;
+    for (size_t r = 0; r < s->n_runs; r++) {
+        const sv_study_run *run = &s->runs[r];
+        if (run->strategy == SV_STRATEGY_RANDOM && run->n_frozen == n_frozen) {
+            squares += (run->result.accuracy - mean) * (run->result.accuracy - mean);
+            sets++;
+        }
+    }
+    return sets > 1 ? squares / (sets - 1) : 0;
 }
 
 int sv_study_compare(const sv_study *s, int n_frozen, sv_study_comparison *c, sv_error *err) {
@@ -75,9 +90,11 @@ int sv_study_compare(const sv_study *s, int n_frozen, sv_study_comparison *c, sv
     if (!c->lc) return sv_fail(err, "study: no LC-ordered run freezes %d layers", n_frozen);
     if (c->n_random) {
         c->random_mean /= c->n_random;
-        c->vs_random = paired_difference(s, n_frozen, SV_STRATEGY_RANDOM);
+        c->vs_random = paired_difference(s, n_frozen, SV_STRATEGY_RANDOM,
+                                         random_sets_variance(s, n_frozen, c->random_mean) /
+                                             c->n_random);
     }
-    if (c->reverse) c->vs_reverse = paired_difference(s, n_frozen, SV_STRATEGY_REVERSE);
+    if (c->reverse) c->vs_reverse = paired_difference(s, n_frozen, SV_STRATEGY_REVERSE, 0);
     c->flops_ratio = c->lc->flops_ratio;
     return SV_OK;
 }
@@ -96,11 +113,20 @@ append(char *out, size_t size, size_t *used, const char *fmt, ...) {
     va_end(ap);
 }
 
-/* ", +2.6 points over random (paired 95% interval +1.0 to +4.2)" */
+/* A difference of accuracies in signed points, "+2.6"; with two decimals
+ * where one would show a bound that is not zero as +0.0 or -0.0. */
+static const char *points(double fraction, char buf[16]) {
+    double p = 100 * fraction;
+    snprintf(buf, 16, fabs(p) < 0.05 && p != 0 ? "%+.2f" : "%+.1f", p);
+    return buf;
+}
+
+/* ", +2.6 points over random (95% interval +1.0 to +4.2)" */
 static void append_difference(char *out, size_t size, size_t *used, const char *other,
                               const sv_paired_difference *d, int first) {
-    append(out, size, used, ", %+.1f points over %s (%s%+.1f to %+.1f)", 100 * d->mean,
-           other, first ? "paired 95% interval " : "", 100 * d->low, 100 * d->high);
+    char mean[16], low[16], high[16];
+    append(out, size, used, ", %s points over %s (%s%s to %s)", points(d->mean, mean), other,
+           first ? "95% interval " : "", points(d->low, low), points(d->high, high));
 }
 
 /* The verdict claims a lead only if LC-ordered beats every other strategy run,

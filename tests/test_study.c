@@ -235,7 +235,8 @@ static void test_study_on_tiny(void **s) {
 
 /* A study built by hand: 8 samples, LC-ordered right on 6, two random sets on
  * 4 each, reverse on 2. The paired differences, worked out by hand:
- *   vs random (mean of the sets): d = 0 .5 .5 1 0 .5 0 -.5, mean .25, sample
+ *   vs random (mean of the sets, both 4/8, so no spread between the sets to add):
+ *     d = 0 .5 .5 1 0 .5 0 -.5, mean .25, sample
  *     variance 1.5/7, so .25 +/- 1.959964 * sqrt(1.5/7/8) = [-.070774, .570774]
  *   vs reverse: d = 1 1 1 1 0 0 0 0, mean .5, variance 2/7: [.129602, .870398] */
 static void test_paired_comparison(void **s) {
@@ -270,14 +271,25 @@ static void test_paired_comparison(void **s) {
     sv_study_sentence(&c, line, sizeof line);
     printf("# %s\n", line);
     assert_non_null(strstr(line, "leads, but not beyond sampling noise, +25.0 points over random "
-                                 "(paired 95% interval -7.1 to +57.1), +50.0 points over reverse "
+                                 "(95% interval -7.1 to +57.1), +50.0 points over reverse "
                                  "(+13.0 to +87.0)."));
+    /* random sets of different accuracy: their spread widens the interval. With
+     * set #2 = 11001101 (5/8): d = 0 .5 .5 1 0 0 0 -.5, mean .1875, variance 47/224;
+     * the sets' accuracies .5 and .625 have variance 1/128, over 2 sets 1/256:
+     * .1875 +/- 1.959964 * sqrt(47/224/8 + 1/256) = [-.152733, .527733] */
+    static const unsigned char set2[8] = {1, 1, 0, 0, 1, 1, 0, 1};
+    memcpy(correct[3], set2, sizeof set2);
+    runs[3].result.correct = 5, runs[3].result.accuracy = 5 / 8.0;
+    if (sv_study_compare(&study, 2, &c, &e)) fail_msg("%s", e.msg);
+    assert_float_equal(c.vs_random.mean, 0.1875, 1e-12);
+    assert_float_equal(c.vs_random.low, -0.152733, 1e-6);
+    assert_float_equal(c.vs_random.high, 0.527733, 1e-6);
     /* without the random sets, the lead over reverse alone is clear */
     study.runs[2].n_frozen = study.runs[3].n_frozen = 3;
     if (sv_study_compare(&study, 2, &c, &e)) fail_msg("%s", e.msg);
     sv_study_sentence(&c, line, sizeof line);
     assert_non_null(strstr(line, "leads beyond sampling noise, +50.0 points over reverse "
-                                 "(paired 95% interval +13.0 to +87.0)."));
+                                 "(95% interval +13.0 to +87.0)."));
 }
 
 /* ---------------------------------------------------------------- bad input */
