@@ -41,15 +41,25 @@ static row_set rows_outside_group(const sv_policy *p, size_t pos0, size_t n) {
     return s;
 }
 
-/* Which rows compute a sub-layer's update and which rows receive it. */
+/* The rows of s from batch row `from` on. */
+static row_set rows_from(const row_set *s, size_t from) {
+    row_set out = {0};
+    for (int k = 0; k < s->n_runs; k++)
+        add_run(&out, s->run[k].start > from ? s->run[k].start : from, s->run[k].end);
+    return out;
+}
+
+/* Which rows compute a sub-layer's update and which rows receive it: under
+ * the mode, and only rows from out_from on (the earlier ones just provide K, V). */
 static void plan_rows(sv_layer_mode mode, const sv_policy *p, size_t pos0, size_t n,
-                      row_set *compute, row_set *update) {
+                      size_t out_from, row_set *compute, row_set *update) {
     row_set all = {0};
     add_run(&all, 0, n);
     *compute = *update = all;
-    if (mode == SV_LAYER_DENSE) return;
-    *update = rows_outside_group(p, pos0, n);
+    if (mode != SV_LAYER_DENSE) *update = rows_outside_group(p, pos0, n);
     if (mode == SV_LAYER_FREEZE) *compute = *update;
+    *compute = rows_from(compute, out_from);
+    *update = rows_from(update, out_from);
 }
 
 /* Position of batch row r among the packed rows of s (r must be in s). */
@@ -134,12 +144,12 @@ static void mlp_update(sv_context *ctx, const sv_decoder_layer *L, const row_set
 }
 
 void sv_llm_layer(sv_context *ctx, int l, size_t n, size_t pos0, sv_layer_mode mode,
-                  const sv_policy *policy) {
+                  const sv_policy *policy, size_t out_from) {
     const sv_decoder_layer *L = &ctx->m->layers[l];
     const sv_text_config *t = &ctx->m->cfg.text;
     size_t h = (size_t)t->hidden;
     row_set compute, update;
-    plan_rows(mode, policy, pos0, n, &compute, &update);
+    plan_rows(mode, policy, pos0, n, out_from, &compute, &update);
 
     /* h += attn(input_layernorm(h)) */
     sv_rmsnorm(ctx->x, L->attn_norm.w, ctx->xn, n, h, t->rms_eps);
@@ -185,7 +195,9 @@ void sv_llm_run_layers(sv_context *ctx, int first, size_t n, size_t pos0,
         if (inputs) memcpy(inputs + (size_t)l * ctx->n_ctx * t->hidden, ctx->x, rows_bytes);
         sv_layer_mode mode = policy && policy->modes ? policy->modes[l] : SV_LAYER_DENSE;
         double t0 = ctx->layer_seconds ? seconds_now() : 0;
-        sv_llm_layer(ctx, l, n, pos0, mode, policy);
+        /* nothing reads the last layer's outputs but the last row's (the others'
+         * K and V are in the cache): the other rows skip Q, O and the MLP there */
+        sv_llm_layer(ctx, l, n, pos0, mode, policy, l == t->n_layers - 1 ? n - 1 : 0);
         if (ctx->layer_seconds) ctx->layer_seconds[l] += seconds_now() - t0;
     }
 }

@@ -40,14 +40,19 @@ int sv_llm_forward(sv_context *ctx, const float *embeds, size_t n, const sv_poli
 
 /* The pieces sv_llm_forward is made of, for callers that restart mid-stack
  * (LC sweeps): layer l on the n rows held in ctx->x at positions pos0 ..
- * (policy supplies the group and may be NULL for DENSE), and
- * the final norm + lm_head of one row of ctx->x into ctx->logits. */
+ * (policy supplies the group and may be NULL for DENSE); every row writes
+ * its K and V, but only rows from out_from on compute and receive updates
+ * (0: all rows); and the final norm + lm_head of one row of ctx->x into
+ * ctx->logits. */
 void sv_llm_layer(sv_context *ctx, int l, size_t n, size_t pos0, sv_layer_mode mode,
-                  const sv_policy *policy);
+                  const sv_policy *policy, size_t out_from);
 void sv_llm_logits(sv_context *ctx, size_t row);
 /* Layers first .. L-1 on the n rows in ctx->x (positions pos0 ..) under the
  * policy. If inputs is given ([n_layers, n_ctx, hidden]), each layer's input
- * rows are saved there first, so that a later run can restart at any layer. */
+ * rows are saved there first, so that a later run can restart at any layer.
+ * Afterwards only the last row of ctx->x holds the last layer's output: the
+ * other rows provide that layer's K and V and skip the rest (nothing reads
+ * their outputs). */
 void sv_llm_run_layers(sv_context *ctx, int first, size_t n, size_t pos0,
                        const sv_policy *policy, float *inputs);
 
