@@ -26,7 +26,7 @@ TEST_BIN    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
 all: $(BUILD)/shortv $(BUILD)/tiny-model
 
-$(BUILD)/obj/%.o: %.c $(wildcard runtime/*.h analyze/*.h tests/*.h)
+$(BUILD)/obj/%.o: %.c $(wildcard runtime/*.h analyze/*.h datasets/*.h tests/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  CC    $<"
 	@$(CC) $(CFLAGS) -c $< -o $@

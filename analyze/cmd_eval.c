@@ -12,7 +12,8 @@ static const char usage[] =
     "  Answers every question greedily (Vicuna v1 template), scores normalised exact match\n"
     "  (lower case, punctuation dropped) against the manifest's answers, and writes the\n"
     "  accuracy with a Wilson 95% interval, the prefill FLOPs ratio to the dense model and\n"
-    "  the mean prefill time, plus every sample's prediction, to RESULTS.json.\n";
+    "  the mean prefill time, plus every sample's prediction, to RESULTS.json; with\n"
+    "  typed questions (a \"type\" on each manifest line), the accuracy per type too.\n";
 
 int cli_eval(int argc, char **argv, sv_error *err) {
     enum { OPT_DATA = 256, OPT_FREEZE, OPT_FREEZE_LAYERS, OPT_LIMIT, OPT_ASPECT, OPT_HELP };

@@ -240,10 +240,42 @@ static int record_answer(const sv_eval_answer *a, void *user) {
     int ok = cJSON_AddStringToObject(s, "id", a->item->id) &&
              cJSON_AddStringToObject(s, "question", a->item->question) &&
              cJSON_AddStringToObject(s, "answer", a->item->answer) &&
+             (!a->item->type || cJSON_AddStringToObject(s, "type", a->item->type)) &&
              cJSON_AddStringToObject(s, "prediction", a->prediction) &&
              cJSON_AddBoolToObject(s, "correct", a->correct) &&
              cJSON_AddNumberToObject(s, "prefill_ms", a->prefill_ms);
     return !ok;
+}
+
+/* {"TYPE": {"n", "correct", "accuracy", "accuracy_ci95"}, ...} over the
+ * samples that have a type, in order of first appearance; NULL on failure. */
+static cJSON *accuracy_by_type(const cJSON *samples) {
+    cJSON *by = cJSON_CreateObject();
+    const cJSON *s;
+    cJSON_ArrayForEach(s, samples) {
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(s, "type");
+        if (!by || !cJSON_IsString(type)) continue;
+        cJSON *t = cJSON_GetObjectItemCaseSensitive(by, type->valuestring);
+        if (!t && (!(t = cJSON_AddObjectToObject(by, type->valuestring)) ||
+                   !cJSON_AddNumberToObject(t, "n", 0) || !cJSON_AddNumberToObject(t, "correct", 0)))
+            break;
+        cJSON *n = cJSON_GetObjectItemCaseSensitive(t, "n");
+        cJSON *k = cJSON_GetObjectItemCaseSensitive(t, "correct");
+        cJSON_SetNumberValue(n, n->valuedouble + 1);
+        cJSON_SetNumberValue(k, k->valuedouble + cJSON_IsTrue(cJSON_GetObjectItem(s, "correct")));
+    }
+    cJSON *t;
+    cJSON_ArrayForEach(t, by) {
+        double n = cJSON_GetObjectItem(t, "n")->valuedouble;
+        double k = cJSON_GetObjectItem(t, "correct")->valuedouble, ci[2];
+        sv_wilson_interval((size_t)k, (size_t)n, &ci[0], &ci[1]);
+        if (!cJSON_AddNumberToObject(t, "accuracy", k / n) ||
+            !cJSON_AddItemToObject(t, "accuracy_ci95", cJSON_CreateDoubleArray(ci, 2))) {
+            cJSON_Delete(by);
+            return NULL;
+        }
+    }
+    return by;
 }
 
 static int write_results(const sv_evaluator *e, const sv_eval_params *p, const sv_eval_set *set,
@@ -266,6 +298,7 @@ static int write_results(const sv_evaluator *e, const sv_eval_params *p, const s
     cJSON_AddItemToArray(ci, cJSON_CreateNumber(s->ci_high));
     cJSON_AddNumberToObject(root, "flops_ratio", s->flops_ratio);
     cJSON_AddNumberToObject(root, "prefill_ms_mean", s->prefill_ms);
+    cJSON_AddItemToObject(root, "by_type", accuracy_by_type(samples));
     cJSON_AddItemReferenceToObject(root, "samples", samples);
     char *text = cJSON_Print(root);
     cJSON_Delete(root);

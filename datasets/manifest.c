@@ -20,7 +20,7 @@ typedef struct loader {
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
 static void free_sample(sv_sample *s) {
-    free(s->id), free(s->image), free(s->question), free(s->answer);
+    free(s->id), free(s->image), free(s->question), free(s->answer), free(s->type);
 }
 
 /* Either fails the load or records the line as skipped. */
@@ -76,6 +76,8 @@ static int add_sample(loader *ld, const cJSON *obj, int line, const char *questi
     char reason[4400];
     if (!cJSON_IsString(image) || !image->valuestring[0]) return bad_line(ld, line, "no image");
     if (!question) return bad_line(ld, line, "no question");
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(obj, "type");
+    if (type && !cJSON_IsString(type)) return bad_line(ld, line, "type must be a string");
     sv_sample s = {.line = line};
     s.image = resolve_image(ld, image->valuestring);
     if (s.image && access(s.image, R_OK) != 0) {
@@ -86,7 +88,8 @@ static int add_sample(loader *ld, const cJSON *obj, int line, const char *questi
     s.id = sample_id(obj, line);
     s.question = strdup(question);
     s.answer = dup_or_null(answer);
-    if (!s.image || !s.id || !s.question || (answer && !s.answer)) {
+    s.type = dup_or_null(type ? type->valuestring : NULL);
+    if (!s.image || !s.id || !s.question || (answer && !s.answer) || (type && !s.type)) {
         free_sample(&s);
         return sv_fail(ld->err, "%s: out of memory", ld->path);
     }

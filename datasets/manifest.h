@@ -16,6 +16,7 @@ typedef struct sv_sample {
     char *image;     /* resolved path */
     char *question;
     char *answer;    /* NULL if absent */
+    char *type;      /* question type ("type" of a JSONL line), NULL if absent */
     int line;        /* 1-based line (JSONL) or entry number (JSON list) */
 } sv_sample;
 

@@ -94,10 +94,54 @@ static void test_eval_command(void **s) {
     assert_null(fopen(path, "r"));
 }
 
+/* With typed questions (the bundled set), RESULTS.json breaks the accuracy down
+ * by type: the counts agree with the samples' own records. */
+static void test_eval_by_type(void **s) {
+    (void)s;
+    const char *dir = scratch_dir("eval_types");
+    char cmd[4096], path[1200];
+    snprintf(path, sizeof path, "%s/results.json", dir);
+    snprintf(cmd, sizeof cmd, "%s eval -m models/synth-llava --data datasets/synth-vqa/eval.jsonl "
+             "--limit 12 -n 4 -o %s", shortv_bin(), path);
+    if (run_cmd(cmd, out, sizeof out, err, sizeof err) != 0) fail_msg("%s: %s", cmd, err);
+    sv_error e;
+    char *text = sv_read_file(path, NULL, &e);
+    if (!text) fail_msg("%s", e.msg);
+    cJSON *r = cJSON_Parse(text), *t;
+    free(text);
+    const cJSON *by = cJSON_GetObjectItemCaseSensitive(r, "by_type"), *smp;
+    assert_int_equal(cJSON_GetArraySize(by), 6); /* the 12 first questions: 2 of each type */
+    cJSON_ArrayForEach(t, by) {
+        int n = 0, k = 0;
+        cJSON_ArrayForEach(smp, cJSON_GetObjectItemCaseSensitive(r, "samples")) {
+            const cJSON *type = cJSON_GetObjectItemCaseSensitive(smp, "type");
+            if (strcmp(type->valuestring, t->string)) continue;
+            n++, k += cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(smp, "correct"));
+        }
+        printf("# %s: %g of %g\n", t->string, number(t, "correct"), number(t, "n"));
+        assert_true(number(t, "n") == n && n == 2 && number(t, "correct") == k);
+        assert_float_equal(number(t, "accuracy"), k / 2.0, 1e-12);
+    }
+    cJSON_Delete(r);
+
+    /* a type that is not a string is refused, naming the line */
+    snprintf(path, sizeof path, "%s/m.jsonl", dir);
+    snprintf(cmd, sizeof cmd, "cp %s %s/", golden_path("images/chelsea.png"), dir);
+    assert_int_equal(system(cmd), 0);
+    write_text(path, "{\"image\": \"chelsea.png\", \"question\": \"Q?\", \"answer\": \"a\", "
+                     "\"type\": 3}\n");
+    snprintf(cmd, sizeof cmd, "%s eval -m %s --data %s -o %s/r.json", shortv_bin(),
+             tiny_model_dir(), path, dir);
+    assert_int_equal(run_cmd(cmd, out, sizeof out, err, sizeof err), 1);
+    printf("# %s", err);
+    assert_non_null(strstr(err, "m.jsonl:1: type must be a string"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_normalise),
         cmocka_unit_test(test_wilson),
+        cmocka_unit_test(test_eval_by_type),
         cmocka_unit_test(test_eval_command),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
