@@ -5,7 +5,8 @@
 
 CC      ?= cc
 SANITIZE ?= 0
-BUILD   := $(if $(filter 1,$(SANITIZE)),build-san,build)
+FUZZ    ?= 0
+BUILD   := $(if $(filter 1,$(FUZZ)),build-fuzz,$(if $(filter 1,$(SANITIZE)),build-san,build))
 
 PKGS    := hdf5 libcjson libpng libjpeg
 CFLAGS  ?= -O2 -g
@@ -16,6 +17,13 @@ LDLIBS  := -lopenblas -lcjson -lpng -ljpeg -L/usr/lib/x86_64-linux-gnu/hdf5/seri
 ifeq ($(SANITIZE),1)
 CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
+endif
+# make fuzz: clang's libFuzzer with ASan + UBSan (FUZZ=1 builds into build-fuzz/)
+ifeq ($(FUZZ),1)
+CC      := clang
+CFLAGS  += -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
+           -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=fuzzer,address,undefined
 endif
 
 RUNTIME_SRC := $(wildcard runtime/*.c)
@@ -40,6 +48,10 @@ $(BUILD)/shortv: $(BUILD)/obj/analyze/main.o $(BUILD)/libshortv.a
 	@$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/tiny-model: $(BUILD)/obj/scripts/tiny_model.o $(BUILD)/libshortv.a
+	@echo "  LD    $@"
+	@$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/fuzz: $(BUILD)/obj/scripts/fuzz.o $(BUILD)/libshortv.a
 	@echo "  LD    $@"
 	@$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
@@ -95,9 +107,14 @@ bench: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/bench
 	@BUILD=$(BUILD) bash scripts/bench.sh
 
+# Every input parser under libFuzzer for FUZZ_SECONDS each (not part of the tests).
+fuzz: deps
+	@$(MAKE) --no-print-directory FUZZ=1 build-fuzz/fuzz
+	@bash scripts/fuzz.sh
+
 clean:
-	rm -rf build build-san $(SYNTH_DATA)/eval* $(SYNTH_DATA)/train* \
+	rm -rf build build-san build-fuzz $(SYNTH_DATA)/eval* $(SYNTH_DATA)/train* \
 	       $(SYNTH_DATA)/images/eval $(SYNTH_DATA)/images/train
 
-.PHONY: all test clean demo bench models deps
+.PHONY: all test clean demo bench fuzz models deps
 .SECONDARY:

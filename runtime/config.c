@@ -220,9 +220,10 @@ int sv_config_parse(sv_config *c, const char *json, const char *path, sv_error *
     int rc = SV_FAIL;
     if (!cJSON_IsObject(root)) {
         sv_fail(err, "%s: not a JSON object", path);
-    } else if (parse_llava(c, root, path, err) == SV_OK) {
+    } else if (parse_llava(c, root, path, err) == SV_OK &&
+               validate(c, path, err) == SV_OK) { /* derive divides by the patch size */
         derive(c);
-        rc = validate(c, path, err);
+        rc = SV_OK;
     }
     cJSON_Delete(root);
     fnv1a_hex(json, strlen(json), c->hash);

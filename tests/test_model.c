@@ -122,6 +122,9 @@ static void test_impossible_config(void **s) {
                       "config.json", "does not divide num_attention_heads");
     expect_load_error(patched_model("cfg_json", tiny, "\"architectures\"", "architectures\""),
                       "config.json", "not valid JSON");
+    /* found by make fuzz: a zero patch size was divided by before it was checked */
+    expect_load_error(patched_model("cfg_patch", tiny, "\"patch_size\": 14", "\"patch_size\": 0"),
+                      "config.json", "vision_config.patch_size must be positive");
 }
 
 static void test_tensor_contradicts_config(void **s) {
