@@ -108,7 +108,8 @@ bench: deps
 	@BUILD=$(BUILD) bash scripts/bench.sh
 
 # Every input parser under libFuzzer for FUZZ_SECONDS each (not part of the tests).
-fuzz: deps
+fuzz:
+	@bash scripts/install-deps.sh --fuzz
 	@$(MAKE) --no-print-directory FUZZ=1 build-fuzz/fuzz
 	@bash scripts/fuzz.sh
 

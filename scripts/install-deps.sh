@@ -3,8 +3,15 @@
 set -euo pipefail
 PKGS=(build-essential pkg-config libopenblas-dev libhdf5-dev libcjson-dev libpng-dev
       libjpeg62-turbo-dev libcmocka-dev gnuplot-nox python3-numpy python3-h5py)
-# Optional, only to retrain models/synth-llava (scripts/train_synth.py): --train.
-[ "${1:-}" = "--train" ] && PKGS+=(python3-torch)
+# Optional: --train adds what retraining models/synth-llava needs (scripts/train_synth.py),
+# --fuzz what `make fuzz` needs (clang and its libFuzzer runtime).
+for opt in "$@"; do
+  case "$opt" in
+    --train) PKGS+=(python3-torch) ;;
+    --fuzz) PKGS+=(clang libclang-rt-14-dev) ;;
+    *) echo "install-deps.sh: unknown option $opt (--train, --fuzz)" >&2; exit 2 ;;
+  esac
+done
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && exit 0
