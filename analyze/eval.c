@@ -64,6 +64,9 @@ struct sv_evaluator {
 
 const sv_config *sv_evaluator_config(const sv_evaluator *e) { return &e->m->cfg; }
 size_t sv_evaluator_n_samples(const sv_evaluator *e) { return e->manifest.n; }
+const sv_sample *sv_evaluator_sample(const sv_evaluator *e, size_t i) {
+    return &e->manifest.samples[i];
+}
 
 /* Every prompt, tokenised once; *longest is the longest's length. */
 static int build_prompts(sv_evaluator *e, size_t *longest, sv_error *err) {

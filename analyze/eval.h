@@ -63,6 +63,7 @@ typedef struct sv_evaluator sv_evaluator;
 int sv_evaluator_open(sv_evaluator **out, const sv_eval_params *p, sv_error *err);
 const sv_config *sv_evaluator_config(const sv_evaluator *e);
 size_t sv_evaluator_n_samples(const sv_evaluator *e);
+const sv_sample *sv_evaluator_sample(const sv_evaluator *e, size_t i);
 /* Evaluates n_sets layer sets over every sample; out has n_sets entries.
  * on_answer may be NULL. */
 int sv_evaluator_run(sv_evaluator *e, const sv_eval_set *sets, size_t n_sets,

@@ -257,6 +257,37 @@ static void write_study_sentences(FILE *f, const sv_study *s) {
     fputs("</ul>\n", f);
 }
 
+/* One accuracy cell, "-" for a strategy that was not run. */
+static void write_accuracy_cell(FILE *f, double accuracy) {
+    if (isnan(accuracy)) fputs("<td>-</td>", f);
+    else fprintf(f, "<td>%.1f%%</td>", 100 * accuracy);
+}
+
+/* Accuracy by question type: dense, then LC-ordered, random (mean of the sets)
+ * and reverse at every N. Only when the samples have types. */
+static void write_study_types(FILE *f, const sv_study *s) {
+    const char *types[64];
+    int counts[SV_STUDY_MAX_COUNTS];
+    int n_types = sv_study_types(s, types, 64), n = sv_study_counts(s, counts, SV_STUDY_MAX_COUNTS);
+    static const sv_strategy frozen[] = {SV_STRATEGY_LC, SV_STRATEGY_RANDOM, SV_STRATEGY_REVERSE};
+    if (!n_types) return;
+    fputs("<p>Accuracy by question type (random: mean of its sets).</p>\n<table class=\"study\">\n"
+          "<tr><th class=\"l\" rowspan=\"2\">type</th><th rowspan=\"2\">dense</th>", f);
+    for (int i = 0; i < n; i++) fprintf(f, "<th colspan=\"3\">N=%d</th>", counts[i]);
+    fputs("</tr>\n<tr>", f);
+    for (int i = 0; i < n; i++) fputs("<th>LC</th><th>random</th><th>reverse</th>", f);
+    fputs("</tr>\n", f);
+    for (int t = 0; t < n_types; t++) {
+        fputs("<tr><td class=\"l\">", f), html(f, types[t]), fputs("</td>", f);
+        write_accuracy_cell(f, sv_study_type_accuracy(s, SV_STRATEGY_DENSE, 0, types[t]));
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < 3; k++)
+                write_accuracy_cell(f, sv_study_type_accuracy(s, frozen[k], counts[i], types[t]));
+        fputs("</tr>\n", f);
+    }
+    fputs("</table>\n", f);
+}
+
 static void write_study_row(FILE *f, const sv_study_run *r) {
     const sv_eval_summary *e = &r->result;
     fprintf(f, "<tr><td class=\"l\">%s", sv_strategy_name(r->strategy));
@@ -280,6 +311,7 @@ static void write_study(FILE *f, const sv_study *s) {
             sv_group_name(s->group), s->random_sets, (unsigned long long)s->seed);
     write_image(f, SV_STUDY_CHART, "accuracy vs FLOPs ratio");
     write_study_sentences(f, s);
+    write_study_types(f, s);
     fputs("<table class=\"study\">\n<tr><th class=\"l\">strategy</th><th>N</th>"
           "<th class=\"l\">frozen layers</th><th>accuracy [95% interval]</th><th>correct</th>"
           "<th>FLOPs ratio</th><th>prefill ms</th></tr>\n", f);

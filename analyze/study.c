@@ -21,7 +21,9 @@ void sv_study_free(sv_study *s) {
         free(s->runs[r].correct);
     }
     free(s->runs);
-    s->runs = NULL;
+    for (size_t i = 0; s->sample_types && i < s->n_samples; i++) free(s->sample_types[i]);
+    free(s->sample_types);
+    s->runs = NULL, s->sample_types = NULL;
     s->n_runs = 0;
 }
 
@@ -140,6 +142,17 @@ static int evaluate_runs(sv_study *s, sv_evaluator *e, const sv_study_params *p,
     return rc;
 }
 
+/* The samples' question types, if every sample has one. */
+static int keep_types(sv_study *s, const sv_evaluator *e, sv_error *err) {
+    for (size_t i = 0; i < s->n_samples; i++)
+        if (!sv_evaluator_sample(e, i)->type) return SV_OK;
+    s->sample_types = sv_alloc_array(s->n_samples, sizeof *s->sample_types, err, "study");
+    for (size_t i = 0; s->sample_types && i < s->n_samples; i++)
+        if (!(s->sample_types[i] = strdup(sv_evaluator_sample(e, i)->type)))
+            return sv_fail(err, "study: out of memory");
+    return s->sample_types ? SV_OK : SV_FAIL;
+}
+
 /* Reads the LC file, loads the model and the samples, checks that they belong
  * together and plans the runs; *e is the open evaluator. */
 static int prepare(sv_study *s, const sv_study_params *p, sv_evaluator **e, sv_error *err) {
@@ -162,7 +175,8 @@ static int prepare(sv_study *s, const sv_study_params *p, sv_evaluator **e, sv_e
         s->n_layers = cfg->text.n_layers, s->group = p->group, s->seed = p->seed;
         s->random_sets = p->random_sets, s->max_new = p->max_new;
         s->n_samples = sv_evaluator_n_samples(*e);
-        rc = plan_runs(s, p, lc.order[p->group], err);
+        rc = keep_types(s, *e, err);
+        if (rc == SV_OK) rc = plan_runs(s, p, lc.order[p->group], err);
     }
     sv_lc_data_free(&lc);
     return rc;
@@ -233,6 +247,10 @@ static cJSON *study_json(const sv_study *s) {
          cJSON_AddNumberToObject(root, "max_new_tokens", s->max_new) &&
          cJSON_AddNumberToObject(root, "seed", (double)s->seed) &&
          cJSON_AddNumberToObject(root, "random_sets", s->random_sets);
+    if (ok && s->sample_types)
+        ok = add_owned(root, "sample_types",
+                       cJSON_CreateStringArray((const char *const *)s->sample_types,
+                                               (int)s->n_samples));
     cJSON *runs = ok ? cJSON_AddArrayToObject(root, "runs") : NULL;
     ok = runs != NULL;
     for (size_t r = 0; ok && r < s->n_runs; r++)

@@ -13,14 +13,16 @@
  *
  * study.json: {"format": "shortv-study", "version": 1,
  *   "model": {"path", "config_hash", "n_layers"}, "group", "lc_file", "manifest",
- *   "n_samples", "max_new_tokens", "seed", "random_sets",
+ *   "n_samples", "max_new_tokens", "seed", "random_sets", "sample_types"?: [...],
  *   "runs": [{"strategy": "dense"|"lc"|"reverse"|"random", "n_frozen", "set",
  *             "layers": [...], "n", "correct", "accuracy", "accuracy_ci95": [lo, hi],
  *             "answers_correct": "0110...", "flops_ratio", "prefill_ms"}, ...]}
  * Layers are listed lc: ascending LC, reverse: descending LC, random: ascending id.
  * answers_correct has one character per sample, in manifest order: '1' if the
  * run answered it correctly. Every run answers the same samples, so runs can be
- * compared sample by sample (sv_study_compare). */
+ * compared sample by sample (sv_study_compare). sample_types, present when
+ * every manifest line has a "type", gives each sample's question type in the
+ * same order, so accuracies can be broken down by type (sv_study_type_accuracy). */
 #ifndef SV_STUDY_H
 #define SV_STUDY_H
 
@@ -78,6 +80,7 @@ typedef struct sv_study {
     uint64_t seed;
     int random_sets, max_new;
     size_t n_samples;
+    char **sample_types;    /* [n_samples] question types, or NULL */
     size_t n_runs;
     sv_study_run *runs;     /* dense first, then per N: lc, reverse, random sets */
 } sv_study;
@@ -125,6 +128,14 @@ typedef struct sv_study_comparison {
     sv_paired_difference vs_random;     /* lc minus the mean of the random sets (if run) */
     sv_paired_difference vs_reverse;    /* lc minus reverse (if run) */
 } sv_study_comparison;
+
+/* The distinct sample types in order of first appearance; returns how many
+ * (at most max; 0 without types). */
+int sv_study_types(const sv_study *s, const char **types, int max);
+/* Accuracy of a strategy at N (for random, the mean over its sets; N is
+ * ignored for dense) on the samples of one type; NaN if none was run. */
+double sv_study_type_accuracy(const sv_study *s, sv_strategy strategy, int n_frozen,
+                              const char *type);
 
 /* SV_FAIL if the study has no dense run or no lc run at n_frozen. */
 int sv_study_compare(const sv_study *s, int n_frozen, sv_study_comparison *out, sv_error *err);

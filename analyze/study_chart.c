@@ -99,6 +99,31 @@ int sv_study_compare(const sv_study *s, int n_frozen, sv_study_comparison *c, sv
     return SV_OK;
 }
 
+int sv_study_types(const sv_study *s, const char **types, int max) {
+    int n = 0;
+    for (size_t i = 0; s->sample_types && i < s->n_samples; i++) {
+        int seen = 0;
+        for (int k = 0; k < n && !seen; k++) seen = !strcmp(types[k], s->sample_types[i]);
+        if (!seen && n < max) types[n++] = s->sample_types[i];
+    }
+    return n;
+}
+
+double sv_study_type_accuracy(const sv_study *s, sv_strategy strategy, int n_frozen,
+                              const char *type) {
+    double correct = 0;
+    size_t answered = 0;
+    for (size_t r = 0; s->sample_types && r < s->n_runs; r++) {
+        const sv_study_run *run = &s->runs[r];
+        if (run->strategy != strategy || (strategy != SV_STRATEGY_DENSE &&
+                                          run->n_frozen != n_frozen))
+            continue;
+        for (size_t i = 0; i < s->n_samples; i++)
+            if (!strcmp(s->sample_types[i], type)) correct += run->correct[i], answered++;
+    }
+    return answered ? correct / (double)answered : NAN;
+}
+
 /* ---------------------------------------------------------------- the sentence */
 
 /* Appends to out (size bytes in all) at *used, never past the end. */

@@ -172,6 +172,26 @@ static int read_run(const reader *rd, const cJSON *o, sv_study_run *r, int n_lay
     return read_answers(rd, o, r, n_samples, err);
 }
 
+/* sample_types, if present: n_samples strings. */
+static int read_types(const reader *rd, const cJSON *types, sv_study *s, sv_error *err) {
+    if (!types) return SV_OK;
+    if (!cJSON_IsArray(types) || (size_t)cJSON_GetArraySize(types) != s->n_samples)
+        return sv_fail(err, "%s: sample_types must list n_samples (%zu) types", rd->path,
+                       s->n_samples);
+    if (!(s->sample_types = sv_alloc_array(s->n_samples, sizeof *s->sample_types, err,
+                                           rd->path)))
+        return SV_FAIL;
+    size_t i = 0;
+    const cJSON *t;
+    cJSON_ArrayForEach(t, types) {
+        if (!cJSON_IsString(t))
+            return sv_fail(err, "%s: sample_types[%zu] must be a string", rd->path, i);
+        if (!(s->sample_types[i++] = strdup(t->valuestring)))
+            return sv_fail(err, "%s: out of memory", rd->path);
+    }
+    return SV_OK;
+}
+
 static int read_runs(const reader *rd, const cJSON *runs, sv_study *s, sv_error *err) {
     int n = cJSON_IsArray(runs) ? cJSON_GetArraySize(runs) : 0, has_dense = 0;
     if (n < 1) return sv_fail(err, "%s: runs must be a non-empty array", rd->path);
@@ -199,6 +219,7 @@ int sv_study_read(const char *path, sv_study *s, sv_error *err) {
     reader rd = {path, ""};
     int rc = cJSON_IsObject(root) ? SV_OK : sv_fail(err, "%s: not valid JSON", path);
     if (rc == SV_OK) rc = read_header(&rd, root, s, err);
+    if (rc == SV_OK) rc = read_types(&rd, member(root, "sample_types"), s, err);
     if (rc == SV_OK) rc = read_runs(&rd, member(root, "runs"), s, err);
     cJSON_Delete(root);
     if (rc != SV_OK) sv_study_free(s);

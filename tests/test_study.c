@@ -87,9 +87,9 @@ static const char *tiny_setup(path_buf manifest, path_buf lc) {
     join(manifest, dir, "m.jsonl"), join(lc, dir, "lc.h5");
     write_text(manifest,
                "{\"id\": \"a\", \"image\": \"chelsea.png\", \"question\": \"" QUESTION "\", "
-               "\"answer\": \"cat\"}\n"
+               "\"answer\": \"cat\", \"type\": \"animal\"}\n"
                "{\"id\": \"b\", \"image\": \"synthetic_336.png\", \"question\": \"" QUESTION
-               "\", \"answer\": \"shapes\"}\n");
+               "\", \"answer\": \"shapes\", \"type\": \"<scene>\"}\n");
     run_ok("calibrate -m %s --data %s --groups visual -o %s", tiny_model_dir(), manifest, lc);
     return dir;
 }
@@ -209,6 +209,9 @@ static void test_study_on_tiny(void **s) {
     check_run_sets(runs, &d, 7);
     check_accuracy_fields(runs);
     expect_chart(out);
+    const cJSON *types = get(study, "sample_types");
+    assert_int_equal(cJSON_GetArraySize(types), 2);
+    assert_string_equal(cJSON_GetArrayItem(types, 1)->valuestring, "<scene>");
 
     /* the same seed gives the same layer sets */
     run_ok(args, tiny_model_dir(), lc, manifest, again);
@@ -222,7 +225,8 @@ static void test_study_on_tiny(void **s) {
     char *html = sv_read_file_bytes(join(p, dir, "report/index.html"), &len);
     static const char *const want[] = {"Freeze study", "<img src=\"accuracy_vs_flops.svg\"",
                                        "At N=1 (", "At N=3 (", "for random (mean of 2 sets",
-                                       "<td class=\"l\">random #2</td><td>3</td>"};
+                                       "<td class=\"l\">random #2</td><td>3</td>",
+                                       "Accuracy by question type", "<td class=\"l\">&lt;scene&gt;"};
     for (size_t i = 0; i < sizeof want / sizeof *want; i++)
         if (!strstr(html, want[i])) fail_msg("index.html lacks '%s'", want[i]);
     free(html);
@@ -273,6 +277,22 @@ static void test_paired_comparison(void **s) {
     assert_non_null(strstr(line, "leads, but not beyond sampling noise, +25.0 points over random "
                                  "(95% interval -7.1 to +57.1), +50.0 points over reverse "
                                  "(+13.0 to +87.0)."));
+    /* accuracy by type: samples 0-3 are "a", 4-7 "b"; lc 1111|1100, random sets
+     * 1010|1100 and 1100|1001 (mean (2+2)/8 and (2+2)/8), reverse 0000|1100 */
+    char *types[8] = {"a", "a", "a", "a", "b", "b", "b", "b"};
+    study.sample_types = types;
+    const char *names[4];
+    assert_int_equal(sv_study_types(&study, names, 4), 2);
+    assert_string_equal(names[1], "b");
+    assert_float_equal(sv_study_type_accuracy(&study, SV_STRATEGY_LC, 2, "a"), 1.0, 1e-12);
+    assert_float_equal(sv_study_type_accuracy(&study, SV_STRATEGY_LC, 2, "b"), 0.5, 1e-12);
+    assert_float_equal(sv_study_type_accuracy(&study, SV_STRATEGY_RANDOM, 2, "a"), 0.5, 1e-12);
+    assert_float_equal(sv_study_type_accuracy(&study, SV_STRATEGY_RANDOM, 2, "b"), 0.5, 1e-12);
+    assert_float_equal(sv_study_type_accuracy(&study, SV_STRATEGY_REVERSE, 2, "a"), 0.0, 1e-12);
+    assert_float_equal(sv_study_type_accuracy(&study, SV_STRATEGY_DENSE, 2, "b"), 1.0, 1e-12);
+    assert_true(isnan(sv_study_type_accuracy(&study, SV_STRATEGY_LC, 3, "a")));
+    study.sample_types = NULL;
+
     /* random sets of different accuracy: their spread widens the interval. With
      * set #2 = 11001101 (5/8): d = 0 .5 .5 1 0 0 0 -.5, mean .1875, variance 47/224;
      * the sets' accuracies .5 and .625 have variance 1/128, over 2 sets 1/256:
@@ -349,6 +369,14 @@ static void test_bad_input(void **s) {
     cJSON_Delete(study);
     run_error("lying.json", "runs[0].answers_correct", "report %s --study %s -o %s/r", lc, p,
               dir);
+    /* sample types that do not match the samples */
+    study = read_json(study_path);
+    cJSON_ReplaceItemInObject(study, "sample_types", cJSON_CreateArray());
+    text = cJSON_Print(study);
+    write_text(join(p, dir, "types.json"), text);
+    free(text);
+    cJSON_Delete(study);
+    run_error("types.json", "sample_types", "report %s --study %s -o %s/r", lc, p, dir);
     assert_false(exists(join(p, dir, "r")));
 }
 
