@@ -166,6 +166,31 @@ static int parse_dtype(sv_config *c, const cJSON *root, const char *path, sv_err
     return sv_fail(err, "%s: torch_dtype '%s' is not supported", path, d);
 }
 
+/* Records what sv_config_check_runnable refuses (text: text_config, or the root). */
+static void note_unrunnable(sv_config *c, const cJSON *root, const cJSON *text) {
+    const cJSON *pinpoints = cJSON_GetObjectItemCaseSensitive(root, "image_grid_pinpoints");
+    const char *type = get_string(root, "model_type"), *text_type = get_string(text, "model_type");
+    c->anyres = (pinpoints && !cJSON_IsNull(pinpoints)) || (type && !strcmp(type, "llava_next"));
+    c->text_bias = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(text, "attention_bias")) ||
+                   cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(text, "mlp_bias"));
+    snprintf(c->text_model_type, sizeof c->text_model_type, "%s",
+             text != root && text_type ? text_type : "");
+}
+
+int sv_config_check_runnable(const sv_config *c, const char *path, sv_error *err) {
+    const char *t = c->text_model_type;
+    if (c->anyres)
+        return sv_fail(err, "%s: a LLaVA-NeXT model (anyres image tiling): the forward runtime "
+                            "does not run it yet (shortv flops and freeze do)", path);
+    if (c->text_bias)
+        return sv_fail(err, "%s: text_config has attention_bias or mlp_bias: the decoder runs "
+                            "LLaMA's bias-free projections only", path);
+    if (t[0] && strcmp(t, "llama") && strcmp(t, "mistral"))
+        return sv_fail(err, "%s: text_config.model_type '%s' is not supported (llama, mistral)",
+                       path, t);
+    return SV_OK;
+}
+
 static int parse_llava(sv_config *c, const cJSON *root, const char *path, sv_error *err) {
     const cJSON *tc = cJSON_GetObjectItemCaseSensitive(root, "text_config");
     const cJSON *vc = cJSON_GetObjectItemCaseSensitive(root, "vision_config");
@@ -187,6 +212,7 @@ static int parse_llava(sv_config *c, const cJSON *root, const char *path, sv_err
         return sv_fail(err, "%s: vision_feature_select_strategy '%s' is not supported", path,
                        strategy);
     c->keep_cls = strategy && strcmp(strategy, "full") == 0;
+    note_unrunnable(c, root, tc ? tc : root);
     const char *act = get_string(root, "projector_hidden_act");
     if (act && strcmp(act, "gelu") != 0)
         return sv_fail(err, "%s: projector_hidden_act '%s' is not supported (gelu)", path, act);

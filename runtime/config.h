@@ -40,6 +40,11 @@ typedef struct sv_config {
     int n_vision_layers_run; /* encoder layers actually needed for that feature layer */
     int keep_cls;            /* vision_feature_select_strategy "full" (1) or "default" (0) */
     int n_visual_tokens;     /* tokens one image becomes in the prompt */
+    /* What the forward runtime cannot run (sv_config_check_runnable): LLaVA-NeXT's
+     * anyres views (image_grid_pinpoints or model_type llava_next), biases in the
+     * decoder's projections, a text model other than LLaMA or Mistral. */
+    int anyres, text_bias;
+    char text_model_type[32];
     int has_dtype;           /* torch_dtype given (and then `dtype` holds it) */
     sv_dtype dtype;
     /* preprocessing (preprocessor_config.json; CLIP defaults if absent) */
@@ -52,6 +57,9 @@ typedef struct sv_config {
 int sv_config_load(sv_config *cfg, const char *dir, sv_error *err);
 /* Parses config.json text; `path` names it in messages. Preprocessing fields get defaults. */
 int sv_config_parse(sv_config *cfg, const char *json, const char *path, sv_error *err);
+/* SV_FAIL, saying why, for a valid config of a model the forward runtime does not
+ * run correctly (FLOPs counts and freeze configs still work with it). */
+int sv_config_check_runnable(const sv_config *cfg, const char *path, sv_error *err);
 
 /* Reads a whole file into a NUL-terminated malloc'd buffer (also used for other JSON). */
 char *sv_read_file(const char *path, size_t *len, sv_error *err);

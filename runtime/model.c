@@ -192,8 +192,12 @@ int sv_model_load(sv_model **out, const char *dir, sv_error *err) {
         free(m);
         return sv_fail(err, "%s: out of memory", dir);
     }
-    if (sv_config_load(&m->cfg, dir, err) || sv_weights_open(&m->weights, dir, err) ||
-        bind_all(m, err) || sv_tokenizer_load(&m->tok, dir, err)) {
+    char config_path[4096];
+    snprintf(config_path, sizeof config_path, "%s/config.json", dir);
+    if (sv_config_load(&m->cfg, dir, err) ||
+        sv_config_check_runnable(&m->cfg, config_path, err) ||
+        sv_weights_open(&m->weights, dir, err) || bind_all(m, err) ||
+        sv_tokenizer_load(&m->tok, dir, err)) {
         sv_model_free(m);
         return SV_FAIL;
     }

@@ -122,6 +122,17 @@ static void test_impossible_config(void **s) {
                       "config.json", "does not divide num_attention_heads");
     expect_load_error(patched_model("cfg_json", tiny, "\"architectures\"", "architectures\""),
                       "config.json", "not valid JSON");
+    /* models the forward runtime would run wrongly are refused, not run as LLaVA-1.5 */
+    expect_load_error(patched_model("cfg_next", tiny, "\"architectures\"",
+                                    "\"image_grid_pinpoints\": [[336, 672], [672, 336]],\n  "
+                                    "\"architectures\""),
+                      "config.json", "LLaVA-NeXT");
+    expect_load_error(patched_model("cfg_bias", tiny, "\"attention_bias\": false",
+                                    "\"attention_bias\": true"),
+                      "config.json", "attention_bias");
+    expect_load_error(patched_model("cfg_qwen", tiny, "\"model_type\": \"llama\"",
+                                    "\"model_type\": \"qwen2\""),
+                      "config.json", "model_type 'qwen2' is not supported");
     /* found by make fuzz: a zero patch size was divided by before it was checked */
     expect_load_error(patched_model("cfg_patch", tiny, "\"patch_size\": 14", "\"patch_size\": 0"),
                       "config.json", "vision_config.patch_size must be positive");
