@@ -108,34 +108,36 @@ static void expect_load_error(const char *dir, const char *file, const char *wha
         fail_msg("message '%s' should name '%s' and say '%s'", err.msg, file, what);
 }
 
+/* A config.json edit and what the refusal must say. */
+typedef struct config_edit {
+    const char *name, *from, *to, *what;
+} config_edit;
+
 static void test_impossible_config(void **s) {
     (void)s;
-    const char *tiny = tiny_model_dir();
-    expect_load_error(patched_model("cfg_layers", tiny, "\"num_hidden_layers\": 4,\n    \"num_key",
-                                    "\"num_hidden_layers\": 0,\n    \"num_key"),
-                      "config.json", "num_hidden_layers must be positive");
-    expect_load_error(patched_model("cfg_heads", tiny, "\"num_attention_heads\": 4,\n    \"num_hidden",
-                                    "\"num_attention_heads\": 5,\n    \"num_hidden"),
-                      "config.json", "not divisible by num_attention_heads");
-    expect_load_error(patched_model("cfg_kv", tiny, "\"num_key_value_heads\": 2",
-                                    "\"num_key_value_heads\": 3"),
-                      "config.json", "does not divide num_attention_heads");
-    expect_load_error(patched_model("cfg_json", tiny, "\"architectures\"", "architectures\""),
-                      "config.json", "not valid JSON");
-    /* models the forward runtime would run wrongly are refused, not run as LLaVA-1.5 */
-    expect_load_error(patched_model("cfg_next", tiny, "\"architectures\"",
-                                    "\"image_grid_pinpoints\": [[336, 672], [672, 336]],\n  "
-                                    "\"architectures\""),
-                      "config.json", "LLaVA-NeXT");
-    expect_load_error(patched_model("cfg_bias", tiny, "\"attention_bias\": false",
-                                    "\"attention_bias\": true"),
-                      "config.json", "attention_bias");
-    expect_load_error(patched_model("cfg_qwen", tiny, "\"model_type\": \"llama\"",
-                                    "\"model_type\": \"qwen2\""),
-                      "config.json", "model_type 'qwen2' is not supported");
-    /* found by make fuzz: a zero patch size was divided by before it was checked */
-    expect_load_error(patched_model("cfg_patch", tiny, "\"patch_size\": 14", "\"patch_size\": 0"),
-                      "config.json", "vision_config.patch_size must be positive");
+    static const config_edit edits[] = {
+        {"cfg_layers", "\"num_hidden_layers\": 4,\n    \"num_key",
+         "\"num_hidden_layers\": 0,\n    \"num_key", "num_hidden_layers must be positive"},
+        {"cfg_heads", "\"num_attention_heads\": 4,\n    \"num_hidden",
+         "\"num_attention_heads\": 5,\n    \"num_hidden", "not divisible by num_attention_heads"},
+        {"cfg_kv", "\"num_key_value_heads\": 2", "\"num_key_value_heads\": 3",
+         "does not divide num_attention_heads"},
+        {"cfg_json", "\"architectures\"", "architectures\"", "not valid JSON"},
+        /* models the forward runtime would run wrongly: refused, not run as LLaVA-1.5 */
+        {"cfg_next", "\"architectures\"",
+         "\"image_grid_pinpoints\": [[336, 672], [672, 336]],\n  \"architectures\"", "LLaVA-NeXT"},
+        {"cfg_bias", "\"attention_bias\": false", "\"attention_bias\": true", "attention_bias"},
+        {"cfg_qwen", "\"model_type\": \"llama\"", "\"model_type\": \"qwen2\"",
+         "model_type 'qwen2' is not supported"},
+        /* found by make fuzz: a zero patch size was divided by before it was checked */
+        {"cfg_patch", "\"patch_size\": 14", "\"patch_size\": 0",
+         "vision_config.patch_size must be positive"},
+    };
+    for (size_t i = 0; i < sizeof edits / sizeof *edits; i++) {
+        const config_edit *e = &edits[i];
+        expect_load_error(patched_model(e->name, tiny_model_dir(), e->from, e->to), "config.json",
+                          e->what);
+    }
 }
 
 static void test_tensor_contradicts_config(void **s) {
