@@ -1,6 +1,7 @@
 /* Calibration sweeps end to end through `shortv calibrate` on tiny-a: the
  * golden LC values, fast sweep = naive sweep, LC(L-1, visual) = 0 exactly,
- * deterministic sample selection, resume after an interruption, and the
+ * deterministic sample selection, the same bytes from the same inputs, resume
+ * after an interruption, and the
  * manifest's bad lines. */
 #include <math.h>
 #include <stdio.h>
@@ -97,6 +98,40 @@ static void test_fast_equals_naive(void **s) {
         for (size_t i = 0; i < 2 * (size_t)a.meta.n_layers; i++)
             assert_true(fabs(a.lc[g][i] - b.lc[g][i]) <= 1e-6 * fmax(b.lc[g][i], 1e-3));
     sv_lc_data_free(&a), sv_lc_data_free(&b);
+}
+
+/* Two runs with the same inputs write the same bytes, but for the `created`
+ * timestamp (DESIGN: reproducible by default). */
+static void test_same_inputs_same_bytes(void **s) {
+    (void)s;
+    const char *dir = data_dir("calib_bytes", "{\"id\": \"a\", \"image\": \"chelsea.png\", "
+                                              "\"question\": \"" QUESTION "\"}\n");
+    char args[4096], path[2][1200];
+    for (int k = 0; k < 2; k++) {
+        snprintf(path[k], sizeof path[k], "%s/run%d.h5", dir, k);
+        snprintf(args, sizeof args, "--data %s/manifest.jsonl -o %s", dir, path[k]);
+        must_calibrate(args);
+        if (k == 0) sleep(1); /* so that the timestamps differ and the check below bites */
+    }
+    sv_lc_data d;
+    read_lc(&d, path[0]);
+    size_t n0, n1;
+    char *a = sv_read_file_bytes(path[0], &n0), *b = sv_read_file_bytes(path[1], &n1);
+    assert_int_equal(n0, n1);
+    /* where run 0 stores its timestamp: every difference must fall inside it */
+    size_t len = strlen(d.created), at = 0;
+    while (at + len <= n0 && memcmp(a + at, d.created, len)) at++;
+    assert_true(at + len <= n0);
+    size_t differ = 0;
+    for (size_t i = 0; i < n0; i++)
+        if (a[i] != b[i]) {
+            differ++;
+            if (i < at || i >= at + len) fail_msg("byte %zu differs outside the timestamp", i);
+        }
+    printf("# two runs: %zu bytes, %zu differ (all in created = %s)\n", n0, differ,
+           d.created);
+    free(a), free(b);
+    sv_lc_data_free(&d);
 }
 
 /* 24 samples; SIGINT part-way, then --resume: the same file as one full run. */
@@ -211,6 +246,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden_lc),
         cmocka_unit_test(test_fast_equals_naive),
+        cmocka_unit_test(test_same_inputs_same_bytes),
         cmocka_unit_test(test_resume_after_interrupt),
         cmocka_unit_test(test_bad_manifest_lines),
         cmocka_unit_test(test_llava_conversation_json),
