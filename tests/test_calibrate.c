@@ -1,8 +1,7 @@
 /* Calibration sweeps end to end through `shortv calibrate` on tiny-a: the
  * golden LC values, fast sweep = naive sweep, LC(L-1, visual) = 0 exactly,
  * deterministic sample selection, the same bytes from the same inputs, resume
- * after an interruption, and the
- * manifest's bad lines. */
+ * after an interruption, and the manifest's bad lines. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
