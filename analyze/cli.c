@@ -1,11 +1,18 @@
+#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 
 int cli_usage_error(sv_error *err, const char *cmd, const char *what) {
     return sv_fail(err, "%s: %s (see shortv %s --help)", cmd, what, cmd);
+}
+
+void cli_getopt_start(void) {
+    optind = 0;
+    opterr = 0;
 }
 
 int cli_help_done(int rc, const char *usage) {
@@ -19,6 +26,13 @@ int cli_parse_int(const char *s, int *out) {
     long v = strtol(s, &end, 10);
     if (!*s || *end || v < 0 || v > 1 << 30) return SV_FAIL;
     *out = (int)v;
+    return SV_OK;
+}
+
+int cli_parse_group(const char *s, sv_group *out) {
+    if (!strcmp(s, "visual")) *out = SV_GROUP_VISUAL;
+    else if (!strcmp(s, "text")) *out = SV_GROUP_TEXT;
+    else return SV_FAIL;
     return SV_OK;
 }
 

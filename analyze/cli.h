@@ -5,14 +5,21 @@
 #ifndef SV_CLI_H
 #define SV_CLI_H
 
+#include "llm.h"
 #include "status.h"
 
 /* "<cmd>: <what> (see shortv <cmd> --help)" */
 int cli_usage_error(sv_error *err, const char *cmd, const char *what);
+/* Before a getopt_long loop: parsing restarts from scratch (glibc needs optind = 0
+ * for that, so that one process can parse several command lines, as the tests
+ * do) and getopt prints nothing (the caller reports errors as one line). */
+void cli_getopt_start(void);
 /* Non-negative decimal integer (up to 2^30); 0 on success. */
 int cli_parse_int(const char *s, int *out);
 /* Finite number; 0 on success. */
 int cli_parse_double(const char *s, double *out);
+/* "visual" or "text"; 0 on success. */
+int cli_parse_group(const char *s, sv_group *out);
 
 /* What a subcommand's option parser returns for --help, besides SV_OK and SV_FAIL. */
 #define CLI_HELP 1
@@ -30,5 +37,6 @@ int cli_report(int argc, char **argv, sv_error *err);
 int cli_calibrate(int argc, char **argv, sv_error *err);
 int cli_eval(int argc, char **argv, sv_error *err);
 int cli_study(int argc, char **argv, sv_error *err);
+int cli_compare(int argc, char **argv, sv_error *err);
 
 #endif

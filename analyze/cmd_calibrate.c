@@ -71,8 +71,7 @@ int cli_calibrate(int argc, char **argv, sv_error *err) {
         {0, 0, 0, 0}};
     sv_calib_params p = {.groups = 3, .seed = -1, .aspect = SV_ASPECT_PAD};
     int threads = 0, limit = 0, seed, ch;
-    optind = 0;
-    opterr = 0;
+    cli_getopt_start();
     while ((ch = getopt_long(argc, argv, "m:t:o:h", longopts, NULL)) != -1) {
         switch (ch) {
         case 'm': p.model_dir = optarg; break;

@@ -27,8 +27,7 @@ int cli_eval(int argc, char **argv, sv_error *err) {
         {0, 0, 0, 0}};
     sv_eval_params p = {.max_new = 8, .aspect = SV_ASPECT_PAD};
     int threads = 0, limit = 0, ch;
-    optind = 0;
-    opterr = 0;
+    cli_getopt_start();
     while ((ch = getopt_long(argc, argv, "m:n:t:o:h", longopts, NULL)) != -1) {
         switch (ch) {
         case 'm': p.model_dir = optarg; break;

@@ -40,8 +40,7 @@ static int parse_options(int argc, char **argv, options *o, sv_error *err) {
         {"help", no_argument, 0, OPT_HELP},
         {0, 0, 0, 0}};
     *o = (options){.visual = -1, .text = DEFAULT_TEXT_TOKENS, .n_frozen = -1};
-    optind = 0; /* glibc: full re-initialisation */
-    opterr = 0;
+    cli_getopt_start();
     int ch;
     while ((ch = getopt_long(argc, argv, "m:n:h", longopts, NULL)) != -1) {
         switch (ch) {

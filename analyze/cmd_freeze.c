@@ -54,8 +54,7 @@ static int parse_options(int argc, char **argv, options *o, sv_error *err) {
         {"help", no_argument, 0, OPT_HELP},
         {0, 0, 0, 0}};
     *o = (options){.group = SV_GROUP_VISUAL};
-    optind = 0; /* glibc: full re-initialisation */
-    opterr = 0;
+    cli_getopt_start();
     int ch, rc = SV_OK;
     while (rc == SV_OK && (ch = getopt_long(argc, argv, "n:o:m:h", longopts, NULL)) != -1) {
         switch (ch) {
@@ -66,9 +65,8 @@ static int parse_options(int argc, char **argv, options *o, sv_error *err) {
         case 'm': o->model_dir = optarg; break;
         case OPT_CONFIG: o->config_path = optarg; break;
         case OPT_GROUP:
-            if (strcmp(optarg, "visual") && strcmp(optarg, "text"))
+            if (cli_parse_group(optarg, &o->group))
                 return cli_usage_error(err, "freeze", "--group must be visual or text");
-            o->group = strcmp(optarg, "visual") ? SV_GROUP_TEXT : SV_GROUP_VISUAL;
             break;
         case OPT_FORMAT:
             if (strcmp(optarg, "json") && strcmp(optarg, "env"))

@@ -27,8 +27,7 @@ int cli_plot(int argc, char **argv, sv_error *err) {
                                              {NULL, 0, NULL, 0}};
     const char *out = NULL;
     int n_boot = SV_BOOT_DEFAULT, seed = SV_BOOT_SEED_DEFAULT, ch;
-    optind = 0; /* glibc: full re-initialisation */
-    opterr = 0;
+    cli_getopt_start();
     while ((ch = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
         switch (ch) {
         case 'o': out = optarg; break;

@@ -41,8 +41,7 @@ static int parse_options(int argc, char **argv, options *o, sv_error *err) {
                                              {NULL, 0, NULL, 0}};
     *o = (options){.n_boot = SV_BOOT_DEFAULT, .seed = SV_BOOT_SEED_DEFAULT};
     int ch;
-    optind = 0; /* glibc: full re-initialisation */
-    opterr = 0;
+    cli_getopt_start();
     while ((ch = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
         switch (ch) {
         case 'o': o->out = optarg; break;

@@ -281,8 +281,7 @@ static int parse_options(const command *c, int argc, char **argv, options *o, sv
         {"freeze-layers", required_argument, 0, OPT_FREEZE_LAYERS},
         {"profile", no_argument, 0, OPT_PROFILE}, {0, 0, 0, 0}};
     *o = (options){.aspect = SV_ASPECT_PAD, .tmpl = SV_TEMPLATE_VICUNA_V1, .max_new = 64};
-    optind = 0; /* glibc: full re-initialisation */
-    opterr = 0;
+    cli_getopt_start();
     int ch;
     while ((ch = getopt_long(argc, argv, "m:p:o:t:n:h", longopts, NULL)) != -1) {
         switch (ch) {

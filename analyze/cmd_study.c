@@ -40,13 +40,6 @@ static int parse_counts(const char *s, int *counts, int *n) {
     return *n ? SV_OK : SV_FAIL;
 }
 
-static int parse_group(const char *s, sv_group *g) {
-    if (!strcmp(s, "visual")) *g = SV_GROUP_VISUAL;
-    else if (!strcmp(s, "text")) *g = SV_GROUP_TEXT;
-    else return SV_FAIL;
-    return SV_OK;
-}
-
 typedef struct options {
     sv_study_params p;
     int counts[SV_STUDY_MAX_COUNTS];
@@ -73,8 +66,7 @@ static int parse_options(int argc, char **argv, options *o, sv_error *err) {
     memcpy(o->counts, default_counts, sizeof default_counts);
     p->n_counts = 4;
     int v, ch;
-    optind = 0;
-    opterr = 0;
+    cli_getopt_start();
     while ((ch = getopt_long(argc, argv, "m:n:t:o:h", longopts, NULL)) != -1) {
         switch (ch) {
         case 'm': p->model_dir = optarg; break;
@@ -95,7 +87,7 @@ static int parse_options(int argc, char **argv, options *o, sv_error *err) {
             p->seed = (uint64_t)v;
             break;
         case OPT_GROUP:
-            if (parse_group(optarg, &p->group))
+            if (cli_parse_group(optarg, &p->group))
                 return cli_usage_error(err, "study", "--group must be visual or text");
             break;
         case OPT_LIMIT:

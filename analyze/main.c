@@ -21,6 +21,7 @@ static const struct {
     {"flops", "dense vs ShortV FLOPs of a prefill, from config.json alone", cli_flops},
     {"plot", "gnuplot PNG/SVG plots of an LC file", cli_plot},
     {"report", "offline HTML report of an LC file (plots, ranking, trust)", cli_report},
+    {"compare", "do two LC files rank the layers alike? (tau-b, shared lowest N)", cli_compare},
     {"calibrate", "LC sweep over a calibration manifest -> HDF5", cli_calibrate},
     {"eval", "accuracy of greedy answers on a manifest, dense or ShortV", cli_eval},
     {"study", "accuracy vs FLOPs of LC-ordered, random and reverse layer sets", cli_study},
