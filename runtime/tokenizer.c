@@ -225,10 +225,17 @@ static int read_bool(json_at at, const cJSON *obj, const char *key, bool *val) {
     return SV_OK;
 }
 
+/* Strings that steer splitting and normalisation must be whole UTF-8 (as the
+ * tokenizers library's Rust strings are): text split at a partial character
+ * could not be encoded. */
 static int read_string(json_at at, const cJSON *obj, const char *key, const char **val) {
     const cJSON *v = field(obj, key);
+    size_t bad;
     if (v && !cJSON_IsString(v))
         return sv_fail(at.err, "%s: %s%s is not a string", at.path, at.where, key);
+    if (v && !utf8_valid(v->valuestring, strlen(v->valuestring), &bad))
+        return sv_fail(at.err, "%s: %s%s is not valid UTF-8 (at byte %zu)", at.path, at.where,
+                       key, bad);
     if (v) *val = v->valuestring;
     return SV_OK;
 }

@@ -396,6 +396,8 @@ static void bad_tokenizer_files(void **state) {
         {{.added = "[{'id':99,'content':'<x>'}]"}, "added_tokens[0].id of \"<x>\" is not 17"},
         {{.added = "[{'id':17,'content':'ab'}]"}, "added_tokens[0].id of \"ab\" is not 7"},
         {{.added = "[{'id':17,'content':''}]"}, "added_tokens[0].content is missing or empty"},
+        /* found by make fuzz: text split at a partial character looped for ever */
+        {{.added = "[{'id':17,'content':'\xE2\x96'}]"}, "added_tokens[0].content is not valid UTF-8"},
         {{.model_flags = "'fuse_unk':'yes'"}, "model.fuse_unk is not true/false"},
         {{.model_flags = "'unk_token':'<nope>'"}, "unk_token \"<nope>\" is not in model.vocab"},
     };
