@@ -8,7 +8,8 @@
  *   config       config.json text
  *   tokenizer    tokenizer.json text; if it loads, a fixed string is encoded and decoded
  *   encode       text for the bundled model's tokenizer, encoded and decoded back
- *   image        a PNG or JPEG file
+ *   image        a PNG or JPEG file; if it decodes, it is also fitted (pad and crop,
+ *                Pillow-exact bicubic) to 28x28 and 61x61
  *   manifest     a JSON Lines or LLaVA JSON manifest (with and without --skip-bad)
  *   freeze       a freeze config for a 4-layer model; also as a --freeze-layers list
  *   npy          a .npy file
@@ -121,6 +122,20 @@ static void fuzz_encode(const char *text) {
     free(ids);
 }
 
+static void fuzz_image(void) {
+    static const uint8_t fill[3] = {122, 116, 104};
+    static const int sizes[2] = {28, 61}; /* down- and upscaling of most inputs */
+    sv_image img, fitted;
+    sv_error err;
+    if (sv_image_load(&img, file, 1 << 20, &err)) return;
+    for (int a = 0; a < 2; a++)
+        for (int k = 0; k < 2; k++)
+            if (sv_image_fit(&img, a ? SV_ASPECT_CROP : SV_ASPECT_PAD, sizes[k], fill, &fitted,
+                             &err) == 0)
+                sv_image_free(&fitted);
+    sv_image_free(&img);
+}
+
 static void fuzz_manifest(void) {
     sv_manifest m;
     sv_error err;
@@ -156,8 +171,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     } else if (!strcmp(target, "encode")) {
         fuzz_encode(text);
     } else if (!strcmp(target, "image")) {
-        sv_image img;
-        if (sv_image_load(&img, file, 1 << 20, &err) == 0) sv_image_free(&img);
+        fuzz_image();
     } else if (!strcmp(target, "manifest")) {
         fuzz_manifest();
     } else if (!strcmp(target, "freeze")) {
