@@ -189,7 +189,7 @@ static int run_sweep(sweep *s, sv_error *err) {
         const double *row[SV_N_GROUPS] = {lc[0], lc[1]};
         rc = sweep_sample(s, i, lc, err);
         if (rc == SV_OK)
-            rc = sv_lcfile_append(f, smp->id, (int64_t)pr->visual.start,
+            rc = sv_lcfile_append(f, smp->id, smp->type, (int64_t)pr->visual.start,
                                   (int64_t)pr->visual.end, (int64_t)pr->n, row, err);
         if (rc == SV_OK && s->p->progress) {
             sv_calib_progress pg = {i + 1, s->manifest.n, s->passes, now_seconds() - start, done};

@@ -123,6 +123,7 @@ static int create_layout(hid_t file, const sv_lc_meta *m) {
     for (size_t i = 0; i < 3 && rc == SV_OK; i++)
         rc = create_growing(file, row_ints[i], H5T_STD_I64LE, 0, 0);
     if (rc == SV_OK) rc = create_growing(file, "/samples/id", str, 0, 0);
+    if (rc == SV_OK) rc = create_growing(file, "/samples/type", str, 0, 0);
     if (rc == SV_OK) rc = create_growing(file, "/skipped/line", H5T_STD_I64LE, 0, 0);
     if (rc == SV_OK) rc = create_growing(file, "/skipped/reason", str, 0, 0);
     H5Tclose(str), H5Pclose(gcpl);
@@ -179,9 +180,11 @@ int sv_lcfile_create(sv_lcfile **out, const char *path, const sv_lc_meta *meta, 
     return SV_OK;
 }
 
-int sv_lcfile_append(sv_lcfile *f, const char *id, int64_t visual_start, int64_t visual_end,
-                     int64_t n_tokens, const double *const lc[SV_N_GROUPS], sv_error *err) {
+int sv_lcfile_append(sv_lcfile *f, const char *id, const char *type, int64_t visual_start,
+                     int64_t visual_end, int64_t n_tokens, const double *const lc[SV_N_GROUPS],
+                     sv_error *err) {
     int64_t ints[3] = {visual_start, visual_end, n_tokens};
+    const char *type_text = type ? type : "";
     /* a finished file being extended again stops claiming to be complete */
     if (!f->marked_incomplete && write_attr_int(f->file, "complete", 0))
         return sv_fail(err, "%s: cannot update the complete flag", f->path);
@@ -196,6 +199,7 @@ int sv_lcfile_append(sv_lcfile *f, const char *id, int64_t visual_start, int64_t
     }
     for (int i = 0; i < 3 && rc == SV_OK; i++)
         rc = write_row(f->file, row_ints[i], H5T_NATIVE_INT64, f->n_rows, 0, &ints[i]);
+    if (rc == SV_OK) rc = write_row(f->file, "/samples/type", str, f->n_rows, 0, &type_text);
     /* the id goes last: a row counts as present once its id is written */
     if (rc == SV_OK) rc = write_row(f->file, "/samples/id", str, f->n_rows, 0, &id);
     H5Tclose(str);
@@ -423,6 +427,15 @@ int sv_lcfile_resume(sv_lcfile **out, const char *path, const sv_lc_meta *meta, 
     f->file = file;
     f->meta = *meta;
     f->n_rows = *n_done = complete_rows(file, meta);
+    if (!H5Lexists(file, "/samples/type", H5P_DEFAULT)) { /* a file of an older shortv */
+        hid_t str = utf8_string_type(0);
+        int rc = create_growing(file, "/samples/type", str, 0, 0);
+        H5Tclose(str);
+        if (rc) {
+            sv_lcfile_close(f);
+            return sv_fail(err, "%s: cannot add /samples/type", path);
+        }
+    }
     f->marked_incomplete = !complete;
     *out = f;
     return SV_OK;
@@ -456,6 +469,23 @@ static int read_strings(hid_t file, const char *name, size_t n, char **out) {
     free(raw);
     H5Sclose(mspace), H5Sclose(fspace), H5Tclose(str), H5Dclose(d);
     return rc < 0 ? SV_FAIL : SV_OK;
+}
+
+/* /samples/type into d->types, left NULL if the file has none or all are "". */
+static int read_types(hid_t file, sv_lc_data *d) {
+    size_t n = d->n_samples, known = 0;
+    if (!H5Lexists(file, "/samples/type", H5P_DEFAULT) || rows_of(file, "/samples/type") < n)
+        return SV_OK;
+    if (!(d->types = calloc(n ? n : 1, sizeof *d->types)) ||
+        read_strings(file, "/samples/type", n, d->types))
+        return SV_FAIL;
+    for (size_t i = 0; i < n; i++) known += d->types[i][0] != '\0';
+    if (!known) {
+        for (size_t i = 0; i < n; i++) free(d->types[i]);
+        free(d->types);
+        d->types = NULL;
+    }
+    return SV_OK;
 }
 
 static int read_group(hid_t file, sv_lc_data *d, int g) {
@@ -497,6 +527,7 @@ int sv_lc_read(sv_lc_data *d, const char *path, sv_error *err) {
              read_strings(file, "/skipped/reason", k, d->skipped_reason) || read_ints(file, row_ints[0], n, d->visual_start) ||
              read_ints(file, row_ints[1], n, d->visual_end) ||
              read_ints(file, row_ints[2], n, d->n_tokens);
+    if (!rc) rc = read_types(file, d);
     for (int g = 0; g < SV_N_GROUPS && !rc; g++)
         if (d->meta.groups >> g & 1) rc = read_group(file, d, g);
     H5Fclose(file);
@@ -509,7 +540,8 @@ int sv_lc_read(sv_lc_data *d, const char *path, sv_error *err) {
 
 void sv_lc_data_free(sv_lc_data *d) {
     for (size_t i = 0; d->ids && i < d->n_samples; i++) free(d->ids[i]);
-    free(d->ids);
+    for (size_t i = 0; d->types && i < d->n_samples; i++) free(d->types[i]);
+    free(d->ids), free(d->types);
     for (size_t i = 0; d->skipped_reason && i < d->n_skipped; i++) free(d->skipped_reason[i]);
     free(d->skipped_reason), free(d->skipped_line);
     free(d->visual_start), free(d->visual_end), free(d->n_tokens);

@@ -5,6 +5,8 @@
  *   /lc/<group>_std      float64 [n_layers]             sample std (ddof 1; 0 if n < 2)
  *   /order/<group>       int32   [n_layers]             layers by ascending mean LC
  *   /samples/id          UTF-8 strings [n_samples]
+ *   /samples/type        UTF-8 strings [n_samples]  question types ("" if unknown; files
+ *                        of shortv before this field lack it)
  *   /samples/visual_start, /samples/visual_end, /samples/n_tokens   int64 [n_samples]
  *   /skipped/line int64 [k], /skipped/reason UTF-8 strings [k]    (--skip-bad)
  *   root attributes: see sv_lc_meta, plus metric, position, tool_version, created, complete
@@ -44,9 +46,11 @@ int sv_lcfile_create(sv_lcfile **out, const char *path, const sv_lc_meta *meta, 
 /* Reopens an interrupted sweep; its metadata must equal meta. *n_done = rows present. */
 int sv_lcfile_resume(sv_lcfile **out, const char *path, const sv_lc_meta *meta, size_t *n_done,
                      sv_error *err);
-/* Appends one sample's row (lc[g] = n_layers values, NULL for groups not swept) and flushes. */
-int sv_lcfile_append(sv_lcfile *f, const char *id, int64_t visual_start, int64_t visual_end,
-                     int64_t n_tokens, const double *const lc[SV_N_GROUPS], sv_error *err);
+/* Appends one sample's row (lc[g] = n_layers values, NULL for groups not swept;
+ * type: its question type, NULL if unknown) and flushes. */
+int sv_lcfile_append(sv_lcfile *f, const char *id, const char *type, int64_t visual_start,
+                     int64_t visual_end, int64_t n_tokens, const double *const lc[SV_N_GROUPS],
+                     sv_error *err);
 /* Records a manifest line skipped with --skip-bad. */
 int sv_lcfile_skip(sv_lcfile *f, int64_t line, const char *reason, sv_error *err);
 /* Writes means, stds and orders, sets complete = 1, closes. f is freed either way. */
@@ -60,6 +64,8 @@ typedef struct sv_lc_data {
     int complete;
     size_t n_samples;
     char **ids;                     /* [n_samples] */
+    char **types;                   /* [n_samples] question types ("" if unknown); NULL if
+                                       no sample has one */
     int64_t *visual_start, *visual_end, *n_tokens; /* [n_samples] */
     double *lc[SV_N_GROUPS];        /* [n_samples * n_layers], NULL if not swept */
     double *mean[SV_N_GROUPS], *std[SV_N_GROUPS]; /* [n_layers] */

@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "plot.h"
+#include "stats.h"
 #include "atomic_file.h"
 #include "report.h"
 #include "version.h"
@@ -342,6 +343,46 @@ static void write_ranking(FILE *f, const sv_lc_data *d, const sv_layer_stats *s,
     fputs("</table>\n", f);
 }
 
+/* One group's mean LC per layer over the samples of each question type, the
+ * largest of each row in bold. */
+static void write_lc_by_type(FILE *f, const sv_lc_data *d, int g, const char *const *types,
+                             int n_types) {
+    int L = d->meta.n_layers;
+    fprintf(f, "<table class=\"study\">\n<tr><th class=\"l\">%s tokens: type</th><th>n</th>",
+            sv_group_name(g));
+    for (int l = 0; l < L; l++) fprintf(f, "<th>%d</th>", l);
+    fputs("</tr>\n", f);
+    for (int t = 0; t < n_types; t++) {
+        double mean[1024] = {0}, best = -1; /* L <= 1024 (config.c) */
+        size_t n = 0;
+        for (size_t i = 0; i < d->n_samples; i++) {
+            if (strcmp(d->types[i], types[t])) continue;
+            for (int l = 0; l < L; l++) mean[l] += d->lc[g][i * L + l];
+            n++;
+        }
+        for (int l = 0; l < L; l++) best = fmax(best, mean[l] /= (double)n);
+        fputs("<tr><td class=\"l\">", f), html(f, types[t]);
+        fprintf(f, "</td><td>%zu</td>", n);
+        for (int l = 0; l < L; l++)
+            fprintf(f, mean[l] == best ? "<td><b>%.2g</b></td>" : "<td>%.2g</td>", mean[l]);
+        fputs("</tr>\n", f);
+    }
+    fputs("</table>\n", f);
+}
+
+/* Mean LC by question type, when the calibration manifest had types. */
+static void write_lc_by_types(FILE *f, const sv_lc_data *d) {
+    const char *types[64];
+    int n_types = d->types ? sv_distinct_strings(d->types, d->n_samples, types, 64) : 0;
+    if (!n_types) return;
+    fputs("<h2>Mean LC by question type</h2>\n<p>Which layers each kind of question needs: "
+          "the mean LC of every layer over the calibration samples of each type (the largest "
+          "of a row in bold). Few samples per type make these rougher than the overall "
+          "means.</p>\n", f);
+    for (int g = 0; g < SV_N_GROUPS; g++)
+        if (d->lc[g]) write_lc_by_type(f, d, g, types, n_types);
+}
+
 static void write_plots_and_rankings(FILE *f, const sv_lc_data *d,
                                      const sv_layer_stats st[SV_N_GROUPS],
                                      const sv_report_freeze *fz) {
@@ -352,6 +393,7 @@ static void write_plots_and_rankings(FILE *f, const sv_lc_data *d,
     write_image(f, SV_PLOT_MEAN, "mean LC per layer");
     for (int g = 0; g < SV_N_GROUPS; g++)
         if (d->lc[g]) write_ranking(f, d, &st[g], g, fz);
+    write_lc_by_types(f, d);
     fputs("<h2>Bottom-N stability</h2>\n", f);
     write_image(f, SV_PLOT_STABILITY, "bottom-N stability");
     fputs("<h2>LC per sample</h2>\n", f);

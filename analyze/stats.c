@@ -48,6 +48,16 @@ void sv_rank_layers(const double *value, int n, int32_t *order) {
     }
 }
 
+int sv_distinct_strings(char *const *s, size_t n, const char **out, int max) {
+    int k = 0;
+    for (size_t i = 0; i < n; i++) {
+        int seen = 0;
+        for (int j = 0; j < k && !seen; j++) seen = !strcmp(out[j], s[i]);
+        if (!seen && k < max) out[k++] = s[i];
+    }
+    return k;
+}
+
 double sv_percentile_sorted(const double *sorted, size_t n, double q) {
     double pos = q * (double)(n - 1);
     size_t i = (size_t)pos;

@@ -63,6 +63,10 @@ void sv_lc_stats_free(sv_layer_stats s[SV_N_GROUPS]);
 int sv_lc_stats_read(const char *path, int n_boot, uint64_t seed, sv_lc_data *d,
                      sv_layer_stats stats[SV_N_GROUPS], sv_error *err);
 
+/* The distinct strings of s[0 .. n) in order of first appearance (pointers into s),
+ * at most max; returns how many. For grouping samples by question type. */
+int sv_distinct_strings(char *const *s, size_t n, const char **out, int max);
+
 /* Percentile q in [0, 1] of n sorted values, linear interpolation. */
 double sv_percentile_sorted(const double *sorted, size_t n, double q);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lcfile.h"
+#include "stats.h"
 #include "study.h"
 
 static const char *const colour[SV_N_STRATEGIES] = {"#444444", "#1f77b4", "#d62728", "#ff7f0e"};
@@ -100,13 +101,7 @@ int sv_study_compare(const sv_study *s, int n_frozen, sv_study_comparison *c, sv
 }
 
 int sv_study_types(const sv_study *s, const char **types, int max) {
-    int n = 0;
-    for (size_t i = 0; s->sample_types && i < s->n_samples; i++) {
-        int seen = 0;
-        for (int k = 0; k < n && !seen; k++) seen = !strcmp(types[k], s->sample_types[i]);
-        if (!seen && n < max) types[n++] = s->sample_types[i];
-    }
-    return n;
+    return s->sample_types ? sv_distinct_strings(s->sample_types, s->n_samples, types, max) : 0;
 }
 
 double sv_study_type_accuracy(const sv_study *s, sv_strategy strategy, int n_frozen,

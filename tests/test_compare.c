@@ -19,7 +19,7 @@ static void write_lc(const char *path, const char *hash, const double row[4], in
     const double *rows[2] = {row, NULL};
     sv_lcfile *f;
     sv_error e;
-    if (sv_lcfile_create(&f, path, &meta, &e) || sv_lcfile_append(f, "x", 1, 3, 5, rows, &e) ||
+    if (sv_lcfile_create(&f, path, &meta, &e) || sv_lcfile_append(f, "x", NULL, 1, 3, 5, rows, &e) ||
         (unfinished ? (sv_lcfile_close(f), 0) : sv_lcfile_finish(f, &e)))
         fail_msg("%s", e.msg);
 }

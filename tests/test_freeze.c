@@ -63,7 +63,7 @@ static void make_lc(const char *path, const char *model, int groups, int finish)
         char id[16];
         lc_rows(i, vis, txt);
         snprintf(id, sizeof id, "q%d", i);
-        if (sv_lcfile_append(f, id, 5, 581, 640, lc, &e)) fail_msg("%s", e.msg);
+        if (sv_lcfile_append(f, id, NULL, 5, 581, 640, lc, &e)) fail_msg("%s", e.msg);
     }
     if (!finish) {
         sv_lcfile_close(f);

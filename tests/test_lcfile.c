@@ -36,7 +36,8 @@ static void append_rows(sv_lcfile *f, int from, int to) {
         char id[32];
         row_values(i, vis, txt);
         snprintf(id, sizeof id, "sample-%d-ü", i);
-        if (sv_lcfile_append(f, id, 35, 611, 625 + i, lc, &err)) fail_msg("%s", err.msg);
+        if (sv_lcfile_append(f, id, i % 2 ? "odd" : "even", 35, 611, 625 + i, lc, &err))
+            fail_msg("%s", err.msg);
     }
 }
 
@@ -61,6 +62,14 @@ static void test_write_resume_read(void **s) {
     if (sv_lc_read(&d, path, &err)) fail_msg("%s", err.msg);
     assert_int_equal(d.complete, 0);
     assert_int_equal(d.n_samples, 4);
+    assert_string_equal(d.types[3], "odd");
+    sv_lc_data_free(&d);
+    /* as a shortv before /samples/type wrote it: resuming adds the dataset */
+    hid_t h5 = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(h5 >= 0 && H5Ldelete(h5, "/samples/type", H5P_DEFAULT) >= 0);
+    H5Fclose(h5);
+    if (sv_lc_read(&d, path, &err)) fail_msg("%s", err.msg);
+    assert_null(d.types);
     sv_lc_data_free(&d);
 
     size_t done;
@@ -76,6 +85,9 @@ static void test_write_resume_read(void **s) {
     assert_int_equal(d.skipped_line[0], 9);
     assert_string_equal(d.skipped_reason[0], "line 9: no image");
     assert_string_equal(d.ids[5], "sample-5-ü");
+    assert_string_equal(d.types[0], ""); /* written before the file had types */
+    assert_string_equal(d.types[4], "even");
+    assert_string_equal(d.types[5], "odd");
     assert_int_equal(d.n_tokens[5], 630);
     assert_int_equal(d.visual_start[0], 35);
     assert_string_equal(d.meta.config_hash, "0123456789abcdef");
@@ -109,6 +121,7 @@ static void test_h5py_reads_schema(void **s) {
              "assert f['order/text'].dtype == np.int32; "
              "ids = [x.decode() if isinstance(x, bytes) else x for x in f['samples/id'][:]]; "
              "assert ids[1] == 'sample-1-ü', ids; "
+             "assert list(f['samples/type'].asstr()[:2]) == ['even', 'odd']; "
              "assert a['metric'] == 'KL(p_ablated||p_orig)' and a['position'] == 'last'; "
              "assert a['complete'] == 1 and a['seed'] == 7 and a['config_hash'] == '0123456789abcdef'; "
              "assert f['lc/visual'].compression == 'gzip'; print('h5py ok')\"",

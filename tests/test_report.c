@@ -173,7 +173,7 @@ static void make_lc_file(const char *path, const char *model, int complete) {
         char id[16];
         synthetic_row(i, vis, txt);
         snprintf(id, sizeof id, "q%d", i);
-        if (sv_lcfile_append(f, id, 5, 21, 30, lc, &e)) fail_msg("%s", e.msg);
+        if (sv_lcfile_append(f, id, NULL, 5, 21, 30, lc, &e)) fail_msg("%s", e.msg);
     }
     if (!complete) sv_lcfile_close(f);
     else if (sv_lcfile_finish(f, &e)) fail_msg("%s", e.msg);

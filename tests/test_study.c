@@ -343,7 +343,7 @@ static void test_bad_input(void **s) {
     sv_error e;
     double row[4] = {0.1, 0.2, 0.3, 0};
     const double *rows[2] = {row, NULL};
-    if (sv_lcfile_create(&f, other, &meta, &e) || sv_lcfile_append(f, "x", 1, 3, 5, rows, &e) ||
+    if (sv_lcfile_create(&f, other, &meta, &e) || sv_lcfile_append(f, "x", NULL, 1, 3, 5, rows, &e) ||
         sv_lcfile_finish(f, &e))
         fail_msg("%s", e.msg);
     run_error("other.h5", "another model", "study -m %s --lc %s --data %s --counts 1 -o %s", m,
@@ -407,6 +407,12 @@ static void test_demo_pipeline(void **s) {
     assert_string_equal(get(dense, "strategy")->valuestring, "dense");
     assert_true(low > TEXT_ONLY_BASELINE);
     cJSON_Delete(study);
+    /* the bundled sets have question types: the report breaks LC and accuracy down by them */
+    size_t len;
+    char *html = sv_read_file_bytes(join(p, out, "index.html"), &len);
+    assert_non_null(strstr(html, "Mean LC by question type"));
+    assert_non_null(strstr(html, "Accuracy by question type"));
+    free(html);
 }
 
 int main(void) {
