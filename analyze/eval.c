@@ -265,12 +265,13 @@ static cJSON *accuracy_by_type(const cJSON *samples) {
         cJSON *n = cJSON_GetObjectItemCaseSensitive(t, "n");
         cJSON *k = cJSON_GetObjectItemCaseSensitive(t, "correct");
         cJSON_SetNumberValue(n, n->valuedouble + 1);
-        cJSON_SetNumberValue(k, k->valuedouble + cJSON_IsTrue(cJSON_GetObjectItem(s, "correct")));
+        cJSON_SetNumberValue(k, k->valuedouble +
+                                    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "correct")));
     }
     cJSON *t;
     cJSON_ArrayForEach(t, by) {
-        double n = cJSON_GetObjectItem(t, "n")->valuedouble;
-        double k = cJSON_GetObjectItem(t, "correct")->valuedouble, ci[2];
+        double n = cJSON_GetObjectItemCaseSensitive(t, "n")->valuedouble;
+        double k = cJSON_GetObjectItemCaseSensitive(t, "correct")->valuedouble, ci[2];
         sv_wilson_interval((size_t)k, (size_t)n, &ci[0], &ci[1]);
         if (!cJSON_AddNumberToObject(t, "accuracy", k / n) ||
             !cJSON_AddItemToObject(t, "accuracy_ci95", cJSON_CreateDoubleArray(ci, 2))) {

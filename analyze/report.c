@@ -353,7 +353,7 @@ static void write_lc_by_type(FILE *f, const sv_lc_data *d, int g, const char *co
     for (int l = 0; l < L; l++) fprintf(f, "<th>%d</th>", l);
     fputs("</tr>\n", f);
     for (int t = 0; t < n_types; t++) {
-        double mean[1024] = {0}, best = -1; /* L <= 1024 (config.c) */
+        double mean[1024] = {0}, best = -1; /* L <= 1024: sv_lc_read refuses more */
         size_t n = 0;
         for (size_t i = 0; i < d->n_samples; i++) {
             if (strcmp(d->types[i], types[t])) continue;

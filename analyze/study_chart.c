@@ -43,15 +43,13 @@ static double sample_score(const sv_study *s, sv_strategy strategy, int n_frozen
 static sv_paired_difference paired_difference(const sv_study *s, int n_frozen,
                                               sv_strategy other, double set_variance) {
     size_t n = s->n_samples;
-    double sum = 0, squares = 0;
-    for (size_t i = 0; i < n; i++)
-        sum += sample_score(s, SV_STRATEGY_LC, n_frozen, i) -
-               sample_score(s, other, n_frozen, i);
-    double mean = sum / (double)n;
+    double mean = 0, squares = 0; /* Welford: each difference is computed once */
     for (size_t i = 0; i < n; i++) {
         double d = sample_score(s, SV_STRATEGY_LC, n_frozen, i) -
-                   sample_score(s, other, n_frozen, i) - mean;
-        squares += d * d;
+                   sample_score(s, other, n_frozen, i);
+        double step = d - mean;
+        mean += step / (double)(i + 1);
+        squares += step * (d - mean);
     }
     double se = sqrt((n > 1 ? squares / (double)(n - 1) / (double)n : 0) + set_variance);
     const double z = 1.959963984540054; /* the normal distribution's 97.5th percentile */
