@@ -17,8 +17,8 @@ typedef struct sweep {
     sv_model *m;
     sv_context *ctx;
     sv_manifest manifest;
+    sv_aspect aspect;         /* p->aspect resolved for the model */
     sv_prompt *prompts;       /* [manifest.n] */
-    float *image_rows;        /* [n_visual, hidden] */
     float *embeds;            /* [n_ctx, hidden] */
     float *inputs;            /* [n_layers, n_ctx, hidden] each layer's baseline input */
     double *log_orig, *log_abl; /* [vocab] */
@@ -33,7 +33,9 @@ static double now_seconds(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* Tokenises every prompt up front: the context is then sized once, for the longest. */
+/* Tokenises every prompt up front (each image's row count from its header):
+ * a bad sample fails now, not hours in, and the context is sized once, for
+ * the longest. */
 static int build_prompts(sweep *s, size_t *longest, sv_error *err) {
     s->prompts = calloc(s->manifest.n, sizeof *s->prompts);
     if (!s->prompts) return sv_fail(err, "%s: out of memory", s->p->manifest);
@@ -41,7 +43,8 @@ static int build_prompts(sweep *s, size_t *longest, sv_error *err) {
     for (size_t i = 0; i < s->manifest.n; i++) {
         const sv_sample *smp = &s->manifest.samples[i];
         sv_error why;
-        if (sv_prompt_build(s->m, smp->question, SV_TEMPLATE_VICUNA_V1, &s->prompts[i], &why))
+        if (sv_prompt_for_image(s->m, smp->question, SV_TEMPLATE_AUTO, s->aspect, smp->image,
+                                &s->prompts[i], &why))
             return sv_fail(err, "%s:%d: %s", s->p->manifest, smp->line, why.msg);
         if (s->prompts[i].n > *longest) *longest = s->prompts[i].n;
     }
@@ -52,8 +55,7 @@ static int allocate(sweep *s, size_t n_ctx, sv_error *err) {
     const sv_config *c = &s->m->cfg;
     size_t h = (size_t)c->text.hidden, L = (size_t)c->text.n_layers, V = (size_t)c->text.vocab;
     if (sv_context_new(&s->ctx, s->m, n_ctx, err)) return SV_FAIL;
-    s->image_rows = sv_alloc_array((size_t)c->n_visual_tokens * h, sizeof(float), err, "sweep");
-    s->embeds = s->image_rows ? sv_alloc_array(n_ctx * h, sizeof(float), err, "sweep") : NULL;
+    s->embeds = sv_alloc_array(n_ctx * h, sizeof(float), err, "sweep");
     s->inputs = s->embeds ? sv_alloc_array(L * n_ctx * h, sizeof(float), err, "sweep") : NULL;
     s->log_orig = s->inputs ? sv_alloc_array(V, sizeof(double), err, "sweep") : NULL;
     s->log_abl = s->log_orig ? sv_alloc_array(V, sizeof(double), err, "sweep") : NULL;
@@ -120,11 +122,11 @@ static void sweep_group(sweep *s, const sv_prompt *pr, sv_group g, double *lc) {
 static int sweep_sample(sweep *s, size_t i, double *lc[SV_N_GROUPS], sv_error *err) {
     const sv_sample *smp = &s->manifest.samples[i];
     const sv_prompt *pr = &s->prompts[i];
-    float *pixels;
-    if (sv_preprocess_file(&s->m->cfg, smp->image, s->p->aspect, &pixels, err)) return SV_FAIL;
-    sv_encode_image(s->ctx, pixels, s->image_rows);
-    free(pixels);
-    if (sv_prompt_embed(s->m, pr, s->image_rows, s->embeds, err)) return SV_FAIL;
+    sv_encoded_image image;
+    if (sv_encode_image_file(s->ctx, smp->image, s->aspect, &image, err)) return SV_FAIL;
+    int rc = sv_prompt_embed(s->m, pr, &image, s->embeds, err);
+    sv_encoded_image_free(&image);
+    if (rc) return SV_FAIL;
     run_baseline(s, pr);
     for (int g = 0; g < SV_N_GROUPS; g++)
         if (s->p->groups >> g & 1) sweep_group(s, pr, (sv_group)g, lc[g]);
@@ -138,7 +140,7 @@ static void fill_meta(const sweep *s, sv_lc_meta *m) {
     snprintf(m->model, sizeof m->model, "%s", s->p->model_dir);
     snprintf(m->config_hash, sizeof m->config_hash, "%s", s->m->cfg.hash);
     snprintf(m->manifest, sizeof m->manifest, "%s", s->p->manifest);
-    snprintf(m->aspect, sizeof m->aspect, "%s", sv_aspect_name(s->p->aspect));
+    snprintf(m->aspect, sizeof m->aspect, "%s", sv_aspect_name(s->aspect));
     m->seed = s->p->seed < 0 ? -1 : s->p->seed;
     m->limit = (int64_t)s->p->limit;
     m->n_layers = s->m->cfg.text.n_layers;
@@ -213,6 +215,7 @@ int sv_calibrate(const sv_calib_params *p, sv_calib_stats *stats, sv_error *err)
     sweep s = {.p = p, .stats = stats};
     memset(stats, 0, sizeof *stats);
     int rc = sv_model_load(&s.m, p->model_dir, err);
+    if (rc == SV_OK) rc = sv_preprocess_aspect(&s.m->cfg, p->aspect, &s.aspect, err);
     if (rc == SV_OK) rc = sv_manifest_load(&s.manifest, p->manifest, p->skip_bad, err);
     if (rc == SV_OK) {
         stats->n_skipped = s.manifest.n_bad;
@@ -220,7 +223,7 @@ int sv_calibrate(const sv_calib_params *p, sv_calib_stats *stats, sv_error *err)
         rc = run_sweep(&s, err);
     }
     for (size_t i = 0; s.prompts && i < s.manifest.n; i++) sv_prompt_free(&s.prompts[i]);
-    free(s.prompts), free(s.image_rows), free(s.embeds), free(s.inputs);
+    free(s.prompts), free(s.embeds), free(s.inputs);
     free(s.log_orig), free(s.log_abl), free(s.modes);
     sv_manifest_free(&s.manifest);
     sv_context_free(s.ctx);

@@ -12,7 +12,7 @@
 
 static const char usage[] =
     "usage: shortv calibrate -m DIR --data MANIFEST [--groups visual,text] [--limit N]\n"
-    "                        [--seed S] [--aspect pad|crop] [-t N] -o LC.h5 [--resume]\n"
+    "                        [--seed S] [--aspect pad|crop|anyres] [-t N] -o LC.h5 [--resume]\n"
     "                        [--skip-bad] [--naive]\n"
     "  Measures every decoder layer's Layer Contribution, KL(p_ablated||p_orig) at the last\n"
     "  prompt position, for the chosen token groups, and writes one HDF5 row per sample.\n"
@@ -69,7 +69,7 @@ int cli_calibrate(int argc, char **argv, sv_error *err) {
         {"resume", no_argument, 0, OPT_RESUME}, {"skip-bad", no_argument, 0, OPT_SKIP},
         {"naive", no_argument, 0, OPT_NAIVE},   {"help", no_argument, 0, OPT_HELP},
         {0, 0, 0, 0}};
-    sv_calib_params p = {.groups = 3, .seed = -1, .aspect = SV_ASPECT_PAD};
+    sv_calib_params p = {.groups = 3, .seed = -1, .aspect = SV_ASPECT_AUTO};
     int threads = 0, limit = 0, seed, ch;
     cli_getopt_start();
     while ((ch = getopt_long(argc, argv, "m:t:o:h", longopts, NULL)) != -1) {
@@ -93,7 +93,7 @@ int cli_calibrate(int argc, char **argv, sv_error *err) {
             break;
         case OPT_ASPECT:
             if (sv_aspect_parse(optarg, &p.aspect))
-                return cli_usage_error(err, "calibrate", "--aspect must be pad or crop");
+                return cli_usage_error(err, "calibrate", "--aspect must be pad, crop or anyres");
             break;
         case 't':
             if (cli_parse_int(optarg, &threads) || threads < 1)

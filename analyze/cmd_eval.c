@@ -8,7 +8,7 @@
 
 static const char usage[] =
     "usage: shortv eval -m DIR --data MANIFEST [--freeze F.json | --freeze-layers L,L,..]\n"
-    "                   [-n MAX_NEW_TOKENS] [--limit N] [--aspect pad|crop] [-t N] -o RESULTS.json\n"
+    "                   [-n MAX_NEW_TOKENS] [--limit N] [--aspect pad|crop|anyres] [-t N] -o RESULTS.json\n"
     "  Answers every question greedily (Vicuna v1 template), scores normalised exact match\n"
     "  (lower case, punctuation dropped) against the manifest's answers, and writes the\n"
     "  accuracy with a Wilson 95% interval, the prefill FLOPs ratio to the dense model and\n"
@@ -25,7 +25,7 @@ int cli_eval(int argc, char **argv, sv_error *err) {
         {"aspect", required_argument, 0, OPT_ASPECT}, {"threads", required_argument, 0, 't'},
         {"output", required_argument, 0, 'o'},    {"help", no_argument, 0, OPT_HELP},
         {0, 0, 0, 0}};
-    sv_eval_params p = {.max_new = 8, .aspect = SV_ASPECT_PAD};
+    sv_eval_params p = {.max_new = 8, .aspect = SV_ASPECT_AUTO};
     int threads = 0, limit = 0, ch;
     cli_getopt_start();
     while ((ch = getopt_long(argc, argv, "m:n:t:o:h", longopts, NULL)) != -1) {
@@ -46,7 +46,7 @@ int cli_eval(int argc, char **argv, sv_error *err) {
             break;
         case OPT_ASPECT:
             if (sv_aspect_parse(optarg, &p.aspect))
-                return cli_usage_error(err, "eval", "--aspect must be pad or crop");
+                return cli_usage_error(err, "eval", "--aspect must be pad, crop or anyres");
             break;
         case 't':
             if (cli_parse_int(optarg, &threads) || threads < 1)

@@ -73,8 +73,8 @@ static int parse_options(int argc, char **argv, options *o, sv_error *err) {
     return SV_OK;
 }
 
-/* Parses config.json (given directly or in the model folder) and the largest
- * image's visual token count, which needs fields sv_config does not keep. */
+/* Parses config.json (given directly or in the model folder) and derives the
+ * largest image's visual token count. */
 static int load_config(const options *o, char path[4096], sv_config *cfg, int64_t *max_visual,
                        sv_error *err) {
     if (o->config_path)
@@ -84,7 +84,7 @@ static int load_config(const options *o, char path[4096], sv_config *cfg, int64_
     char *json = sv_read_file(path, NULL, err);
     if (!json) return SV_FAIL;
     int rc = sv_config_parse(cfg, json, path, err);
-    if (rc == SV_OK) rc = sv_flops_max_visual_tokens(cfg, json, path, max_visual, err);
+    if (rc == SV_OK) *max_visual = sv_flops_max_visual_tokens(cfg);
     free(json);
     return rc;
 }

@@ -48,15 +48,18 @@ static int cmd_tokenize(const options *o, sv_error *err) {
 
 /* ---------------------------------------------------------------- image commands */
 
+/* One view: [3, S, S] (LLaVA-1.5); anyres: [views, 3, S, S], the base view first. */
 static int cmd_preprocess(const options *o, sv_error *err) {
     sv_config cfg;
-    float *pixels;
+    sv_views views;
     if (sv_config_load(&cfg, o->model, err) ||
-        sv_preprocess_file(&cfg, o->image, o->aspect, &pixels, err))
+        sv_preprocess_file(&cfg, o->image, o->aspect, &views, err))
         return SV_FAIL;
-    int64_t shape[3] = {3, cfg.vision.image_size, cfg.vision.image_size};
-    int rc = sv_npy_write(o->out, SV_NPY_F4, 3, shape, pixels, err);
-    free(pixels);
+    int anyres = views.aspect == SV_ASPECT_ANYRES;
+    int64_t shape[4] = {views.n, 3, views.size, views.size};
+    int rc = sv_npy_write(o->out, SV_NPY_F4, anyres ? 4 : 3, anyres ? shape : shape + 1,
+                          views.pixels, err);
+    sv_views_free(&views);
     return rc;
 }
 
@@ -72,30 +75,17 @@ static int open_model(const options *o, sv_model **m, sv_context **ctx, size_t n
     return SV_OK;
 }
 
-/* Preprocesses o->image and runs the tower + projector into *rows (malloc'd). */
-static int encode_image_file(sv_context *ctx, const options *o, float **rows, sv_error *err) {
-    const sv_config *cfg = &ctx->m->cfg;
-    float *pixels;
-    *rows = NULL;
-    if (sv_preprocess_file(cfg, o->image, o->aspect, &pixels, err)) return SV_FAIL;
-    *rows = sv_alloc_array((size_t)cfg->n_visual_tokens, (size_t)cfg->text.hidden * sizeof(float),
-                           err, "image embeddings");
-    if (*rows) sv_encode_image(ctx, pixels, *rows);
-    free(pixels);
-    return *rows ? SV_OK : SV_FAIL;
-}
-
 static int cmd_embed_image(const options *o, sv_error *err) {
     sv_model *m;
     sv_context *ctx;
-    float *rows;
+    sv_encoded_image image;
     if (open_model(o, &m, &ctx, 1, err)) return SV_FAIL;
-    int rc = encode_image_file(ctx, o, &rows, err);
+    int rc = sv_encode_image_file(ctx, o->image, o->aspect, &image, err);
     if (rc == SV_OK) {
-        int64_t shape[2] = {m->cfg.n_visual_tokens, m->cfg.text.hidden};
-        rc = sv_npy_write(o->out, SV_NPY_F4, 2, shape, rows, err);
+        int64_t shape[2] = {(int64_t)image.n_rows, m->cfg.text.hidden};
+        rc = sv_npy_write(o->out, SV_NPY_F4, 2, shape, image.rows, err);
     }
-    free(rows);
+    sv_encoded_image_free(&image);
     sv_context_free(ctx);
     sv_model_free(m);
     return rc;
@@ -107,14 +97,14 @@ typedef struct session {
     sv_model *m;
     sv_context *ctx;
     sv_prompt prompt;
-    float *image_rows;
+    sv_encoded_image image;
     sv_layer_mode *modes;   /* [n_layers], ShortV mode; NULL: dense */
     sv_group group;
     double *layer_seconds;  /* [n_layers], --profile */
 } session;
 
 static void session_close(session *s) {
-    free(s->image_rows);
+    sv_encoded_image_free(&s->image);
     free(s->modes);
     free(s->layer_seconds);
     sv_prompt_free(&s->prompt);
@@ -157,9 +147,9 @@ static int session_prefill(session *s, const options *o, int max_new, sv_error *
     sv_set_threads(o->threads);
     if (sv_model_load(&s->m, o->model, err) ||
         sv_freeze_options(o->freeze, o->freeze_layers, &s->m->cfg, &s->modes, &s->group, err) ||
-        sv_prompt_build(s->m, o->prompt, o->tmpl, &s->prompt, err) ||
+        sv_prompt_for_image(s->m, o->prompt, o->tmpl, o->aspect, o->image, &s->prompt, err) ||
         sv_context_new(&s->ctx, s->m, s->prompt.n + (size_t)max_new, err) ||
-        encode_image_file(s->ctx, o, &s->image_rows, err))
+        sv_encode_image_file(s->ctx, o->image, o->aspect, &s->image, err))
         goto fail;
     if (o->profile) {
         s->layer_seconds = s->ctx->layer_seconds =
@@ -167,7 +157,7 @@ static int session_prefill(session *s, const options *o, int max_new, sv_error *
         if (!s->layer_seconds) goto fail;
     }
     sv_policy policy = {s->modes, s->group, s->prompt.visual};
-    if (sv_prefill(s->ctx, &s->prompt, s->image_rows, &policy, err)) goto fail;
+    if (sv_prefill(s->ctx, &s->prompt, &s->image, &policy, err)) goto fail;
     if (o->profile) {
         print_profile(s);
         s->ctx->layer_seconds = NULL; /* decoding is not profiled */
@@ -237,19 +227,20 @@ static const command commands[] = {
     {"tokenize", "shortv tokenize -m DIR [--no-bos] TEXT\n"
                  "  Prints the token ids of TEXT, space-separated, on one line.\n",
      cmd_tokenize, "mx"},
-    {"preprocess", "shortv preprocess -m DIR --image FILE [--aspect pad|crop] -o OUT.npy\n"
-                   "  Writes the preprocessed image, float32 [3,H,W].\n",
+    {"preprocess", "shortv preprocess -m DIR --image FILE [--aspect pad|crop|anyres] -o OUT.npy\n"
+                   "  Writes the preprocessed image, float32 [3,H,W]; LLaVA-NeXT: its views,\n"
+                   "  [views,3,H,W], the whole image first, then the anyres tiles row by row.\n",
      cmd_preprocess, "mio"},
-    {"embed-image", "shortv embed-image -m DIR --image FILE [--aspect pad|crop] [-t N] -o OUT.npy\n"
+    {"embed-image", "shortv embed-image -m DIR --image FILE [--aspect pad|crop|anyres] [-t N] -o OUT.npy\n"
                     "  Writes the projector output, float32 [n_visual, hidden].\n",
      cmd_embed_image, "mio"},
-    {"logits", "shortv logits -m DIR --image FILE -p TEXT [--template vicuna_v1|raw]\n"
-               "              [--aspect pad|crop] [--freeze F.json | --freeze-layers L,L,..]\n"
+    {"logits", "shortv logits -m DIR --image FILE -p TEXT [--template T]\n"
+               "              [--aspect pad|crop|anyres] [--freeze F.json | --freeze-layers L,L,..]\n"
                "              [--profile] [-t N] -o OUT.npy\n"
                "  Writes the next-token logits at the last prompt position, float32 [vocab].\n",
      cmd_logits, "mipo"},
-    {"generate", "shortv generate -m DIR --image FILE -p TEXT [--template vicuna_v1|raw]\n"
-                 "                [--aspect pad|crop] [--freeze F.json | --freeze-layers L,L,..]\n"
+    {"generate", "shortv generate -m DIR --image FILE -p TEXT [--template T]\n"
+                 "                [--aspect pad|crop|anyres] [--freeze F.json | --freeze-layers L,L,..]\n"
                  "                [--profile] [-n 64] [-t N] [--print-ids]\n"
                  "  Greedy continuation; prints the text (or the ids with --print-ids).\n",
      cmd_generate, "mip"},
@@ -258,8 +249,10 @@ static const command commands[] = {
 
 static const char common_help[] =
     "Common options: -t/--threads N (OpenBLAS threads), --help.\n"
-    "--template vicuna_v1 wraps TEXT in LLaVA's conversation (default); raw uses TEXT\n"
-    "as is and it must contain <image> once. --aspect: pad (LLaVA-1.5, default) or crop.\n"
+    "--template: vicuna_v1 wraps TEXT in LLaVA's conversation, mistral_instruct in\n"
+    "\"[INST] ... [/INST]\" (the default for a Mistral decoder, vicuna_v1 otherwise); raw\n"
+    "uses TEXT as is and it must contain <image> once. --aspect: LLaVA-1.5 takes pad\n"
+    "(default) or crop; LLaVA-NeXT takes anyres (its only and default one).\n"
     "ShortV mode (logits, generate): --freeze F.json (from shortv freeze) or --freeze-layers\n"
     "31,29,... freezes the visual tokens in those layers during prefill: they provide keys and\n"
     "values but skip Q, attention, O and the MLP. Decoding is unchanged. --profile prints\n"
@@ -280,7 +273,7 @@ static int parse_options(const command *c, int argc, char **argv, options *o, sv
         {"freeze", required_argument, 0, OPT_FREEZE},
         {"freeze-layers", required_argument, 0, OPT_FREEZE_LAYERS},
         {"profile", no_argument, 0, OPT_PROFILE}, {0, 0, 0, 0}};
-    *o = (options){.aspect = SV_ASPECT_PAD, .tmpl = SV_TEMPLATE_VICUNA_V1, .max_new = 64};
+    *o = (options){.aspect = SV_ASPECT_AUTO, .tmpl = SV_TEMPLATE_AUTO, .max_new = 64};
     cli_getopt_start();
     int ch;
     while ((ch = getopt_long(argc, argv, "m:p:o:t:n:h", longopts, NULL)) != -1) {
@@ -299,11 +292,12 @@ static int parse_options(const command *c, int argc, char **argv, options *o, sv
             break;
         case OPT_ASPECT:
             if (sv_aspect_parse(optarg, &o->aspect))
-                return cli_usage_error(err, c->name, "--aspect must be pad or crop");
+                return cli_usage_error(err, c->name, "--aspect must be pad, crop or anyres");
             break;
         case OPT_TEMPLATE:
             if (sv_template_parse(optarg, &o->tmpl))
-                return cli_usage_error(err, c->name, "--template must be vicuna_v1 or raw");
+                return cli_usage_error(err, c->name,
+                                       "--template must be vicuna_v1, mistral_instruct or raw");
             break;
         case OPT_NO_BOS: o->no_bos = 1; break;
         case OPT_PRINT_IDS: o->print_ids = 1; break;

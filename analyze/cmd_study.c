@@ -13,7 +13,7 @@
 static const char usage[] =
     "usage: shortv study -m DIR --lc LC.h5 --data MANIFEST [--counts 2,4,6,8] [--random-sets 3]\n"
     "                    [--seed S] [--group visual|text] [--limit N] [-n MAX_NEW_TOKENS]\n"
-    "                    [--aspect pad|crop] [-t N] -o OUTDIR\n"
+    "                    [--aspect pad|crop|anyres] [-t N] -o OUTDIR\n"
     "  Does freezing the lowest-LC layers cost less accuracy than random layers or the\n"
     "  highest-LC layers, at the same FLOPs? For every count N it evaluates (as shortv eval)\n"
     "  the N layers of lowest mean LC in LC.h5, the N of highest, and --random-sets random\n"
@@ -62,7 +62,7 @@ static int parse_options(int argc, char **argv, options *o, sv_error *err) {
         {0, 0, 0, 0}};
     static const int default_counts[] = {2, 4, 6, 8};
     sv_study_params *p = &o->p;
-    *o = (options){.p = {.random_sets = 3, .max_new = 8, .aspect = SV_ASPECT_PAD}};
+    *o = (options){.p = {.random_sets = 3, .max_new = 8, .aspect = SV_ASPECT_AUTO}};
     memcpy(o->counts, default_counts, sizeof default_counts);
     p->n_counts = 4;
     int v, ch;
@@ -101,7 +101,7 @@ static int parse_options(int argc, char **argv, options *o, sv_error *err) {
             break;
         case OPT_ASPECT:
             if (sv_aspect_parse(optarg, &p->aspect))
-                return cli_usage_error(err, "study", "--aspect must be pad or crop");
+                return cli_usage_error(err, "study", "--aspect must be pad, crop or anyres");
             break;
         case 't':
             if (cli_parse_int(optarg, &o->threads) || o->threads < 1)

@@ -58,7 +58,7 @@ struct sv_evaluator {
     sv_context *ctx;
     sv_manifest manifest;
     sv_prompt *prompts;   /* [manifest.n] */
-    float *image_rows;    /* [n_visual_tokens, hidden] the current sample's image */
+    sv_encoded_image image; /* the current sample's image */
     int *ids;             /* [max_new] generated ids */
 };
 
@@ -79,7 +79,8 @@ static int build_prompts(sv_evaluator *e, size_t *longest, sv_error *err) {
         /* checked before any work: a run must not fail after minutes of it */
         if (!smp->answer)
             return sv_fail(err, "%s:%d: no answer to score against", e->manifest_path, smp->line);
-        if (sv_prompt_build(e->m, smp->question, SV_TEMPLATE_VICUNA_V1, &e->prompts[i], &why))
+        if (sv_prompt_for_image(e->m, smp->question, SV_TEMPLATE_AUTO, e->aspect, smp->image,
+                                &e->prompts[i], &why))
             return sv_fail(err, "%s:%d: %s", e->manifest_path, smp->line, why.msg);
         if (e->prompts[i].n > *longest) *longest = e->prompts[i].n;
     }
@@ -88,20 +89,18 @@ static int build_prompts(sv_evaluator *e, size_t *longest, sv_error *err) {
 
 static int open_evaluator(sv_evaluator *e, const sv_eval_params *p, sv_error *err) {
     snprintf(e->manifest_path, sizeof e->manifest_path, "%s", p->manifest);
-    e->max_new = p->max_new, e->aspect = p->aspect;
+    e->max_new = p->max_new;
     if (p->max_new < 1) return sv_fail(err, "eval: max_new must be at least 1");
     if (sv_model_load(&e->m, p->model_dir, err) ||
+        sv_preprocess_aspect(&e->m->cfg, p->aspect, &e->aspect, err) ||
         sv_manifest_load(&e->manifest, p->manifest, 0, err))
         return SV_FAIL;
     sv_manifest_select(&e->manifest, 0, 0, p->limit);
     if (e->manifest.n == 0) return sv_fail(err, "%s: holds no samples", p->manifest);
     size_t longest;
     if (build_prompts(e, &longest, err)) return SV_FAIL;
-    const sv_config *c = &e->m->cfg;
-    e->image_rows = sv_alloc_array((size_t)c->n_visual_tokens * c->text.hidden, sizeof(float),
-                                   err, "eval");
     e->ids = sv_alloc_array((size_t)p->max_new, sizeof(int), err, "eval");
-    if (!e->image_rows || !e->ids) return SV_FAIL;
+    if (!e->ids) return SV_FAIL;
     return sv_context_new(&e->ctx, e->m, longest + (size_t)p->max_new, err);
 }
 
@@ -120,21 +119,18 @@ int sv_evaluator_open(sv_evaluator **out, const sv_eval_params *p, sv_error *err
 void sv_evaluator_free(sv_evaluator *e) {
     if (!e) return;
     for (size_t i = 0; e->prompts && i < e->manifest.n; i++) sv_prompt_free(&e->prompts[i]);
-    free(e->prompts), free(e->image_rows), free(e->ids);
+    free(e->prompts), free(e->ids);
+    sv_encoded_image_free(&e->image);
     sv_manifest_free(&e->manifest);
     sv_context_free(e->ctx);
     sv_model_free(e->m);
     free(e);
 }
 
-/* Sample i's image through the vision tower and projector, into image_rows. */
+/* Sample i's image through the vision tower and projector, into e->image. */
 static int encode_image(sv_evaluator *e, size_t i, sv_error *err) {
-    float *pixels;
-    if (sv_preprocess_file(&e->m->cfg, e->manifest.samples[i].image, e->aspect, &pixels, err))
-        return SV_FAIL;
-    sv_encode_image(e->ctx, pixels, e->image_rows);
-    free(pixels);
-    return SV_OK;
+    sv_encoded_image_free(&e->image);
+    return sv_encode_image_file(e->ctx, e->manifest.samples[i].image, e->aspect, &e->image, err);
 }
 
 /* The greedy answer to sample i under a layer set, decoded and cut at the first newline. */
@@ -142,7 +138,7 @@ static int answer(sv_evaluator *e, const sv_eval_set *set, size_t i, char **text
                   double *prefill_ms, sv_error *err) {
     sv_policy policy = {set->modes, set->group, e->prompts[i].visual};
     double t0 = now_ms();
-    if (sv_prefill(e->ctx, &e->prompts[i], e->image_rows, &policy, err)) return SV_FAIL;
+    if (sv_prefill(e->ctx, &e->prompts[i], &e->image, &policy, err)) return SV_FAIL;
     *prefill_ms = now_ms() - t0;
     int n = 0;
     if (sv_generate_greedy(e->ctx, e->max_new, e->ids, &n, NULL, NULL, err) ||

@@ -15,11 +15,13 @@ typedef struct sv_attn_shape {
     int n_heads, n_kv_heads, head_dim;
     size_t q_stride;  /* floats between query rows (and output rows) */
     size_t kv_stride; /* floats between key rows (and value rows) */
+    size_t window;    /* causal only: a query sees its last `window` keys (Mistral's
+                         sliding window, as transformers masks it); 0: all */
 } sv_attn_shape;
 
 /* out[i] = softmax(q[i] · Kᵀ / sqrt(hd) + mask) · V for n query rows and
  * n_keys key rows. causal: query row i sits at absolute position q_pos0 + i
- * and sees keys 0 .. q_pos0 + i; otherwise it sees all keys. Output rows are
+ * and sees keys 0 .. q_pos0 + i (the last s->window of them if set); otherwise it sees all keys. Output rows are
  * q_stride apart. scores: SV_ATTN_BLOCK * n_keys floats. */
 void sv_attention(const sv_attn_shape *s, const float *q, size_t n, const float *k,
                   const float *v, size_t n_keys, int causal, size_t q_pos0, float *out,

@@ -34,11 +34,15 @@ static const char *get_string(const cJSON *obj, const char *key) {
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static void text_defaults(sv_text_config *t) {
+static void text_defaults(sv_text_config *t, const char *model_type) {
     /* transformers LlamaConfig() */
     *t = (sv_text_config){.hidden = 4096, .n_layers = 32, .n_heads = 32, .n_kv_heads = 0,
                           .head_dim = 0, .inter = 11008, .vocab = 32000, .max_pos = 2048,
                           .rms_eps = 1e-6f, .rope_theta = 10000.0, .bos_id = 1, .eos_id = 2};
+    if (model_type && strcmp(model_type, "mistral") == 0) {
+        /* MistralConfig(): llava-hf configs omit the fields equal to these */
+        t->inter = 14336, t->n_kv_heads = 8, t->max_pos = 4096 * 32, t->sliding_window = 4096;
+    }
 }
 
 static void vision_defaults(sv_vision_config *v, int llava_default) {
@@ -67,6 +71,15 @@ static int parse_text(sv_text_config *t, const cJSON *o, int top_vocab, const ch
         get_double(o, "rms_norm_eps", &eps, path, s, err) ||
         get_double(o, "rope_theta", &t->rope_theta, path, s, err))
         return SV_FAIL;
+    const char *type = get_string(o, "model_type");
+    const cJSON *window = cJSON_GetObjectItemCaseSensitive(o, "sliding_window");
+    if (type && strcmp(type, "mistral") == 0) {
+        if (cJSON_IsNull(window)) t->sliding_window = 0;
+        else if (get_int(o, "sliding_window", &t->sliding_window, path, s, err)) return SV_FAIL;
+        if (t->sliding_window < 0)
+            return sv_fail(err, "%s: text_config.sliding_window must be positive or null, got %d",
+                           path, t->sliding_window);
+    }
     t->rms_eps = (float)eps;
     const cJSON *scaling = cJSON_GetObjectItemCaseSensitive(o, "rope_scaling");
     if (scaling && !cJSON_IsNull(scaling))
@@ -145,6 +158,14 @@ static int validate(const sv_config *c, const char *path, sv_error *err) {
     if (c->feature_layer < -(v->n_layers + 1) || c->feature_layer > v->n_layers)
         return sv_fail(err, "%s: vision_feature_layer %d is out of range for %d vision layers",
                        path, c->feature_layer, v->n_layers);
+    for (int i = 0; i < c->n_pinpoints; i++)
+        if (c->pinpoints[i][0] % v->image_size || c->pinpoints[i][1] % v->image_size)
+            return sv_fail(err, "%s: image_grid_pinpoints[%d] = [%d, %d] is not a multiple of "
+                                "the tile size %d (vision_config.image_size)", path, i,
+                           c->pinpoints[i][0], c->pinpoints[i][1], v->image_size);
+    if (c->anyres && c->keep_cls)
+        return sv_fail(err, "%s: vision_feature_select_strategy 'full' with image_grid_pinpoints: "
+                            "LLaVA-NeXT's tile map needs the CLS row dropped ('default')", path);
     if (c->image_token_id < 0 || c->image_token_id >= t->vocab)
         return sv_fail(err, "%s: image_token_index %d is outside the vocabulary (%d)", path,
                        c->image_token_id, t->vocab);
@@ -166,11 +187,38 @@ static int parse_dtype(sv_config *c, const cJSON *root, const char *path, sv_err
     return sv_fail(err, "%s: torch_dtype '%s' is not supported", path, d);
 }
 
+/* image_grid_pinpoints: a list of [height, width]; LlavaNextConfig's default if absent. */
+static int parse_pinpoints(sv_config *c, const cJSON *list, const char *path, sv_error *err) {
+    static const int hf_default[5][2] = {{336, 672}, {672, 336}, {672, 672}, {1008, 336},
+                                         {336, 1008}};
+    if (!list || cJSON_IsNull(list)) {
+        c->n_pinpoints = 5;
+        memcpy(c->pinpoints, hf_default, sizeof hf_default);
+        return SV_OK;
+    }
+    int n = cJSON_IsArray(list) ? cJSON_GetArraySize(list) : 0;
+    if (n < 1 || n > SV_MAX_PINPOINTS)
+        return sv_fail(err, "%s: image_grid_pinpoints must be a list of 1 to %d [height, width] "
+                            "pairs", path, SV_MAX_PINPOINTS);
+    for (int i = 0; i < n; i++) {
+        const cJSON *p = cJSON_GetArrayItem(list, i);
+        for (int k = 0; k < 2; k++) {
+            const cJSON *x = cJSON_IsArray(p) && cJSON_GetArraySize(p) == 2
+                                 ? cJSON_GetArrayItem(p, k) : NULL;
+            double d = cJSON_IsNumber(x) ? x->valuedouble : 0;
+            if (!(d == floor(d) && d >= 1 && d <= 1 << 16))
+                return sv_fail(err, "%s: image_grid_pinpoints[%d] must be [height, width] with "
+                                    "integer sizes from 1 to 65536", path, i);
+            c->pinpoints[i][k] = (int)d;
+        }
+    }
+    c->n_pinpoints = n;
+    return SV_OK;
+}
+
 /* Records what sv_config_check_runnable refuses (text: text_config, or the root). */
 static void note_unrunnable(sv_config *c, const cJSON *root, const cJSON *text) {
-    const cJSON *pinpoints = cJSON_GetObjectItemCaseSensitive(root, "image_grid_pinpoints");
-    const char *type = get_string(root, "model_type"), *text_type = get_string(text, "model_type");
-    c->anyres = (pinpoints && !cJSON_IsNull(pinpoints)) || (type && !strcmp(type, "llava_next"));
+    const char *text_type = get_string(text, "model_type");
     c->text_bias = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(text, "attention_bias")) ||
                    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(text, "mlp_bias"));
     snprintf(c->text_model_type, sizeof c->text_model_type, "%s",
@@ -179,9 +227,6 @@ static void note_unrunnable(sv_config *c, const cJSON *root, const cJSON *text) 
 
 int sv_config_check_runnable(const sv_config *c, const char *path, sv_error *err) {
     const char *t = c->text_model_type;
-    if (c->anyres)
-        return sv_fail(err, "%s: a LLaVA-NeXT model (anyres image tiling): the forward runtime "
-                            "does not run it yet (shortv flops and freeze do)", path);
     if (c->text_bias)
         return sv_fail(err, "%s: text_config has attention_bias or mlp_bias: the decoder runs "
                             "LLaMA's bias-free projections only", path);
@@ -197,7 +242,7 @@ static int parse_llava(sv_config *c, const cJSON *root, const char *path, sv_err
     if ((tc && !cJSON_IsObject(tc)) || (vc && !cJSON_IsObject(vc)))
         return sv_fail(err, "%s: text_config and vision_config must be objects", path);
     int top_vocab = 0;
-    text_defaults(&c->text);
+    text_defaults(&c->text, get_string(tc ? tc : root, "model_type"));
     vision_defaults(&c->vision, vc == NULL);
     c->image_token_id = 32000;
     c->feature_layer = -2;
@@ -212,6 +257,10 @@ static int parse_llava(sv_config *c, const cJSON *root, const char *path, sv_err
         return sv_fail(err, "%s: vision_feature_select_strategy '%s' is not supported", path,
                        strategy);
     c->keep_cls = strategy && strcmp(strategy, "full") == 0;
+    const cJSON *pinpoints = cJSON_GetObjectItemCaseSensitive(root, "image_grid_pinpoints");
+    const char *type = get_string(root, "model_type");
+    c->anyres = (pinpoints && !cJSON_IsNull(pinpoints)) || (type && !strcmp(type, "llava_next"));
+    if (c->anyres && parse_pinpoints(c, pinpoints, path, err)) return SV_FAIL;
     note_unrunnable(c, root, tc ? tc : root);
     const char *act = get_string(root, "projector_hidden_act");
     if (act && strcmp(act, "gelu") != 0)
@@ -225,7 +274,7 @@ static void derive(sv_config *c) {
     /* hidden_states[0] is the embedding output, so index k means k layers run */
     c->n_vision_layers_run = c->feature_layer < 0 ? v->n_layers + 1 + c->feature_layer
                                                   : c->feature_layer;
-    c->n_visual_tokens = grid * grid + (c->keep_cls ? 1 : 0);
+    c->view_tokens = grid * grid + (c->keep_cls ? 1 : 0);
     static const float mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
     static const float std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
     memcpy(c->image_mean, mean, sizeof mean);

@@ -23,6 +23,7 @@ typedef struct sv_text_config {
     int max_pos;      /* max_position_embeddings */
     float rms_eps;    /* rms_norm_eps */
     double rope_theta;
+    int sliding_window; /* Mistral: a query sees only the last sliding_window keys; 0: all */
     int bos_id, eos_id;
 } sv_text_config;
 
@@ -32,6 +33,9 @@ typedef struct sv_vision_config {
     float ln_eps;
 } sv_vision_config;
 
+/* LLaVA-NeXT's "anyres" tilings, [height, width] as in config.json; llava-v1.6 has 5. */
+#define SV_MAX_PINPOINTS 64
+
 typedef struct sv_config {
     sv_text_config text;
     sv_vision_config vision;
@@ -39,12 +43,16 @@ typedef struct sv_config {
     int feature_layer;       /* vision_feature_layer as given (-2 for LLaVA-1.5) */
     int n_vision_layers_run; /* encoder layers actually needed for that feature layer */
     int keep_cls;            /* vision_feature_select_strategy "full" (1) or "default" (0) */
-    int n_visual_tokens;     /* tokens one image becomes in the prompt */
-    /* What the forward runtime cannot run (sv_config_check_runnable): LLaVA-NeXT's
-     * anyres views (image_grid_pinpoints or model_type llava_next), biases in the
+    int view_tokens;         /* rows one view (336x336 image) becomes: 576, 577 with CLS */
+    /* LLaVA-NeXT (model_type llava_next or image_grid_pinpoints given): every image
+     * is cut into tiles of one of the pinpoint sizes (runtime/anyres.h) */
+    int anyres;
+    int n_pinpoints;
+    int pinpoints[SV_MAX_PINPOINTS][2]; /* [height, width], multiples of image_size */
+    /* What the forward runtime cannot run (sv_config_check_runnable): biases in the
      * decoder's projections, a text model other than LLaMA or Mistral. */
-    int anyres, text_bias;
-    char text_model_type[32];
+    int text_bias;
+    char text_model_type[32]; /* text_config.model_type; "" when not given */
     int has_dtype;           /* torch_dtype given (and then `dtype` holds it) */
     sv_dtype dtype;
     /* preprocessing (preprocessor_config.json; CLIP defaults if absent) */

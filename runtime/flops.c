@@ -1,4 +1,3 @@
-#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 
@@ -93,38 +92,11 @@ void sv_flops_summary(const sv_flops *f, char *out, size_t size) {
              units[u].unit, f->shortv / units[u].scale, units[u].unit, 100 * f->ratio);
 }
 
-/* Tiles of the largest anyres grid: each pinpoint [height, width] is cut
- * into tiles of the tower's image size. */
-static int max_anyres_tiles(const cJSON *pinpoints, int tile, const char *path, int *out,
-                            sv_error *err) {
-    *out = 0;
-    if (!cJSON_IsArray(pinpoints) || cJSON_GetArraySize(pinpoints) == 0)
-        return sv_fail(err, "%s: image_grid_pinpoints must be a list of [height, width]", path);
-    const cJSON *p;
-    cJSON_ArrayForEach(p, pinpoints) {
-        const cJSON *hh = cJSON_GetArrayItem(p, 0), *ww = cJSON_GetArrayItem(p, 1);
-        if (!cJSON_IsArray(p) || cJSON_GetArraySize(p) != 2 || !cJSON_IsNumber(hh) ||
-            !cJSON_IsNumber(ww) || hh->valuedouble != floor(hh->valuedouble) ||
-            ww->valuedouble != floor(ww->valuedouble) || hh->valuedouble < 1 ||
-            ww->valuedouble < 1 || hh->valuedouble > 1 << 16 || ww->valuedouble > 1 << 16)
-            return sv_fail(err, "%s: image_grid_pinpoints must be a list of [height, width] "
-                           "with positive integer sizes up to 65536", path);
-        int rows = ((int)hh->valuedouble + tile - 1) / tile;
-        int cols = ((int)ww->valuedouble + tile - 1) / tile;
-        if (rows * cols > *out) *out = rows * cols;
+int64_t sv_flops_max_visual_tokens(const sv_config *cfg) {
+    int tiles = 0, size = cfg->vision.image_size;
+    for (int i = 0; i < cfg->n_pinpoints; i++) {
+        int n = (cfg->pinpoints[i][0] / size) * (cfg->pinpoints[i][1] / size);
+        if (n > tiles) tiles = n;
     }
-    return SV_OK;
-}
-
-int sv_flops_max_visual_tokens(const sv_config *cfg, const char *config_json, const char *path,
-                               int64_t *out, sv_error *err) {
-    cJSON *root = cJSON_Parse(config_json);
-    if (!root) return sv_fail(err, "%s: not valid JSON", path);
-    const cJSON *pinpoints = cJSON_GetObjectItemCaseSensitive(root, "image_grid_pinpoints");
-    int tiles = 0, rc = SV_OK;
-    if (pinpoints && !cJSON_IsNull(pinpoints))
-        rc = max_anyres_tiles(pinpoints, cfg->vision.image_size, path, &tiles, err);
-    cJSON_Delete(root);
-    *out = (int64_t)cfg->n_visual_tokens * (1 + tiles);
-    return rc;
+    return (int64_t)cfg->view_tokens * (1 + tiles);
 }

@@ -70,13 +70,12 @@ int sv_flops_per_layer(const sv_config *cfg, int64_t visual, int64_t text,
 void sv_flops_summary(const sv_flops *f, char *out, size_t size);
 
 /* Visual tokens of the largest image the model takes. LLaVA-1.5: the
- * tower's grid (cfg->n_visual_tokens, 576). LLaVA-NeXT (config.json has
- * image_grid_pinpoints, "anyres"): the base view plus one view per tile of
- * the largest grid, 5 × 576 = 2880 for 672x672 on a 336 tower, the count the
- * ShortV paper uses. The HF implementation also inserts one newline token per
- * row of tile features (48 more for that image); pass them explicitly if you
- * want them counted. config_json is the text cfg was parsed from. */
-int sv_flops_max_visual_tokens(const sv_config *cfg, const char *config_json, const char *path,
-                               int64_t *out, sv_error *err);
+ * tower's grid (cfg->view_tokens, 576). LLaVA-NeXT (anyres): the base view
+ * plus one view per tile of the largest pinpoint, 5 × 576 = 2880 for 672x672
+ * on a 336 tower, the count the ShortV paper uses. The model itself also
+ * inserts one newline row per row of the tile map and drops the map's padded
+ * rows (runtime/anyres.h: 2928 for a square image); pass the real count
+ * explicitly (calibration files record it) to count those. */
+int64_t sv_flops_max_visual_tokens(const sv_config *cfg);
 
 #endif

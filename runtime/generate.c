@@ -2,14 +2,14 @@
 
 #include "generate.h"
 
-int sv_prefill(sv_context *ctx, const sv_prompt *p, const float *image_rows,
+int sv_prefill(sv_context *ctx, const sv_prompt *p, const sv_encoded_image *image,
                const sv_policy *policy, sv_error *err) {
     const sv_model *m = ctx->m;
     float *embeds = sv_alloc_array(p->n, (size_t)m->cfg.text.hidden * sizeof(float), err,
                                    "prompt embeddings");
     if (!embeds) return SV_FAIL;
     ctx->n_past = 0;
-    int rc = sv_prompt_embed(m, p, image_rows, embeds, err);
+    int rc = sv_prompt_embed(m, p, image, embeds, err);
     if (rc == SV_OK) rc = sv_llm_forward(ctx, embeds, p->n, policy, err);
     free(embeds);
     return rc;

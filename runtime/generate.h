@@ -6,7 +6,7 @@
 
 /* Runs the prompt (token embeddings with the image rows spliced in) from an
  * empty cache; the next-token logits are left in ctx->logits. */
-int sv_prefill(sv_context *ctx, const sv_prompt *p, const float *image_rows,
+int sv_prefill(sv_context *ctx, const sv_prompt *p, const sv_encoded_image *image,
                const sv_policy *policy, sv_error *err);
 
 /* Index of the largest logit, the first on ties. */

@@ -61,6 +61,7 @@ typedef struct png_reader {
     png_structp png;
     png_infop info;
     png_bytep *rows;
+    int header_only;   /* stop after the size: out gets w and h, no pixels */
     char error[256];
     char warning[256]; /* libpng warns with the detail, then fails with a summary */
 } png_reader;
@@ -125,6 +126,10 @@ static int png_decode(png_reader *r, int64_t max_pixels, sv_image *out, sv_error
     png_read_info(r->png, r->info);
     png_uint_32 w = png_get_image_width(r->png, r->info), h = png_get_image_height(r->png, r->info);
     if (check_dims(r->path, w, h, max_pixels, err)) return SV_FAIL;
+    if (r->header_only) {
+        out->w = (int)w, out->h = (int)h;
+        return SV_OK;
+    }
     int gray16 = set_rgb8_transforms(r->png, r->info);
     size_t row_bytes = png_get_rowbytes(r->png, r->info);
     if (row_bytes != (size_t)w * (gray16 ? 2 : 3))
@@ -140,8 +145,9 @@ static int png_decode(png_reader *r, int64_t max_pixels, sv_image *out, sv_error
     return SV_OK;
 }
 
-static int load_png(FILE *f, const char *path, int64_t max_pixels, sv_image *out, sv_error *err) {
-    png_reader r = {.path = path, .f = f};
+static int load_png(FILE *f, const char *path, int64_t max_pixels, int header_only,
+                    sv_image *out, sv_error *err) {
+    png_reader r = {.path = path, .f = f, .header_only = header_only};
     r.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &r, png_on_error, png_on_warning);
     if (!r.png) return sv_fail(err, "%s: out of memory for the PNG decoder", path);
     r.info = png_create_info_struct(r.png);
@@ -192,13 +198,17 @@ static void inverted_cmyk_to_rgb(const uint8_t *in, uint8_t *out, int w) {
 }
 
 static int jpeg_decode(jpeg_reader *r, FILE *f, const char *path, int64_t max_pixels,
-                       sv_image *out, sv_error *err) {
+                       int header_only, sv_image *out, sv_error *err) {
     struct jpeg_decompress_struct *ci = &r->cinfo;
     if (setjmp(r->jump)) return sv_fail(err, "%s: invalid JPEG: %s", path, r->error);
     jpeg_create_decompress(ci);
     jpeg_stdio_src(ci, f);
     jpeg_read_header(ci, TRUE);
     if (check_dims(path, ci->image_width, ci->image_height, max_pixels, err)) return SV_FAIL;
+    if (header_only) {
+        out->w = (int)ci->image_width, out->h = (int)ci->image_height;
+        return SV_OK;
+    }
     /* libjpeg replicates grey itself, exactly as Pillow's L -> RGB does. */
     int cmyk = ci->num_components == 4;
     ci->out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
@@ -221,13 +231,13 @@ static int jpeg_decode(jpeg_reader *r, FILE *f, const char *path, int64_t max_pi
     return SV_OK;
 }
 
-static int load_jpeg(FILE *f, const char *path, int64_t max_pixels, sv_image *out,
-                     sv_error *err) {
+static int load_jpeg(FILE *f, const char *path, int64_t max_pixels, int header_only,
+                     sv_image *out, sv_error *err) {
     jpeg_reader r = {0};
     r.cinfo.err = jpeg_std_error(&r.jerr);
     r.jerr.error_exit = jpeg_on_error;
     r.jerr.emit_message = jpeg_on_message;
-    int rc = jpeg_decode(&r, f, path, max_pixels, out, err);
+    int rc = jpeg_decode(&r, f, path, max_pixels, header_only, out, err);
     jpeg_destroy_decompress(&r.cinfo); /* safe if create never ran: cinfo is zeroed */
     if (rc) sv_image_free(out);
     return rc;
@@ -235,7 +245,8 @@ static int load_jpeg(FILE *f, const char *path, int64_t max_pixels, sv_image *ou
 
 /* ---------------------------------------------------------------- loading */
 
-int sv_image_load(sv_image *out, const char *path, int64_t max_pixels, sv_error *err) {
+static int load_image(sv_image *out, const char *path, int64_t max_pixels, int header_only,
+                      sv_error *err) {
     static const uint8_t png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     static const uint8_t jpeg_magic[3] = {0xff, 0xd8, 0xff};
     *out = (sv_image){0};
@@ -249,15 +260,26 @@ int sv_image_load(sv_image *out, const char *path, int64_t max_pixels, sv_error 
         rc = sv_fail(err, "%s: cannot read: %s", path, strerror(errno));
     } else if (n == sizeof png_magic && memcmp(magic, png_magic, n) == 0) {
         rewind(f);
-        rc = load_png(f, path, max_pixels, out, err);
+        rc = load_png(f, path, max_pixels, header_only, out, err);
     } else if (n >= sizeof jpeg_magic && memcmp(magic, jpeg_magic, sizeof jpeg_magic) == 0) {
         rewind(f);
-        rc = load_jpeg(f, path, max_pixels, out, err);
+        rc = load_jpeg(f, path, max_pixels, header_only, out, err);
     } else {
         rc = sv_fail(err, "%s: not a PNG or JPEG file", path);
     }
     fclose(f);
     return rc;
+}
+
+int sv_image_load(sv_image *out, const char *path, int64_t max_pixels, sv_error *err) {
+    return load_image(out, path, max_pixels, 0, err);
+}
+
+int sv_image_probe(const char *path, int *w, int *h, sv_error *err) {
+    sv_image header;
+    if (load_image(&header, path, 0, 1, err)) return SV_FAIL;
+    *w = header.w, *h = header.h;
+    return SV_OK;
 }
 
 /* ------------------------------------------------------- Pillow BICUBIC */
@@ -437,14 +459,20 @@ int sv_image_resize_bicubic(const sv_image *in, int out_w, int out_h, sv_image *
 
 /* ------------------------------------------------------- preprocessing */
 
+static const char *const aspect_names[] = {"pad", "crop", "anyres"};
+
 int sv_aspect_parse(const char *s, sv_aspect *out) {
-    if (strcmp(s, "pad") == 0) *out = SV_ASPECT_PAD;
-    else if (strcmp(s, "crop") == 0) *out = SV_ASPECT_CROP;
-    else return SV_FAIL;
-    return SV_OK;
+    for (int a = SV_ASPECT_PAD; a <= SV_ASPECT_ANYRES; a++)
+        if (strcmp(s, aspect_names[a]) == 0) {
+            *out = (sv_aspect)a;
+            return SV_OK;
+        }
+    return SV_FAIL;
 }
 
-const char *sv_aspect_name(sv_aspect a) { return a == SV_ASPECT_PAD ? "pad" : "crop"; }
+const char *sv_aspect_name(sv_aspect a) {
+    return a >= SV_ASPECT_PAD && a <= SV_ASPECT_ANYRES ? aspect_names[a] : "auto";
+}
 
 /* LLaVA's expand2square: the image centred on a fill-coloured square. */
 static int pad_to_square(const sv_image *in, const uint8_t fill[3], sv_image *out,
@@ -485,6 +513,8 @@ int sv_image_fit(const sv_image *in, sv_aspect aspect, int size, const uint8_t f
     if (!in->px || in->w <= 0 || in->h <= 0)
         return sv_fail(err, "fit: empty input image (%dx%d)", in->w, in->h);
     if (size <= 0) return sv_fail(err, "fit: invalid target size %d", size);
+    if (aspect != SV_ASPECT_PAD && aspect != SV_ASPECT_CROP)
+        return sv_fail(err, "fit: aspect %s is not pad or crop", sv_aspect_name(aspect));
     if (aspect == SV_ASPECT_CROP) return resize_and_centre_crop(in, size, out, err);
     sv_image square;
     if (pad_to_square(in, fill, &square, err)) return SV_FAIL;

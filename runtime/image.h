@@ -16,7 +16,10 @@ typedef struct sv_image {
     uint8_t *px; /* h rows of w RGB triplets */
 } sv_image;
 
-typedef enum { SV_ASPECT_PAD, SV_ASPECT_CROP } sv_aspect;
+/* How an image becomes the tower's views: pad or crop to one square view
+ * (LLaVA-1.5), or anyres tiles (LLaVA-NeXT, runtime/anyres.h). AUTO: the
+ * model's own (sv_preprocess_aspect). */
+typedef enum { SV_ASPECT_AUTO = -1, SV_ASPECT_PAD, SV_ASPECT_CROP, SV_ASPECT_ANYRES } sv_aspect;
 
 /* Decodes PNG or JPEG (by content, not extension) as Pillow's convert('RGB')
  * would: gray replicated, palette expanded, alpha dropped (not composited),
@@ -26,6 +29,9 @@ typedef enum { SV_ASPECT_PAD, SV_ASPECT_CROP } sv_aspect;
  * pixel memory) fail. max_pixels <= 0 means SV_IMAGE_MAX_PIXELS. On failure
  * *out is left empty. */
 int sv_image_load(sv_image *out, const char *path, int64_t max_pixels, sv_error *err);
+/* The size of an image from its header alone (the checks of sv_image_load
+ * that need no pixels): how many visual tokens it becomes is known early. */
+int sv_image_probe(const char *path, int *w, int *h, sv_error *err);
 int sv_image_alloc(sv_image *out, int w, int h, sv_error *err);
 void sv_image_free(sv_image *img);
 
@@ -33,11 +39,11 @@ void sv_image_free(sv_image *img);
 int sv_image_resize_bicubic(const sv_image *in, int out_w, int out_h, sv_image *out,
                             sv_error *err);
 
-/* "pad" or "crop" -> aspect; 0 on success. */
+/* "pad", "crop" or "anyres" -> aspect; 0 on success. */
 int sv_aspect_parse(const char *s, sv_aspect *out);
 const char *sv_aspect_name(sv_aspect a);
 
-/* size x size 8-bit image. pad (LLaVA-1.5): square canvas of side max(w,h)
+/* size x size 8-bit image (aspect pad or crop). pad (LLaVA-1.5): square canvas of side max(w,h)
  * filled with `fill`, image pasted at ((side-w)/2, (side-h)/2), then resized.
  * crop (CLIPImageProcessor): shortest edge -> size (long edge truncated as
  * transformers does), then centre crop. */

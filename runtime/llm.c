@@ -112,7 +112,8 @@ static void attention_update(sv_context *ctx, const sv_decoder_layer *L, int l, 
     size_t kvd = (size_t)t->n_kv_heads * t->head_dim;
     const float *in = pack_rows(ctx->xn, c, h, ctx->packed);
     sv_linear_apply(&L->q, in, h, c->count, ctx->q, qd, ctx->mm_scratch);
-    sv_attn_shape shape = {t->n_heads, t->n_kv_heads, t->head_dim, qd, kvd};
+    sv_attn_shape shape = {t->n_heads, t->n_kv_heads, t->head_dim, qd, kvd,
+                           (size_t)t->sliding_window};
     size_t off = 0;
     for (int k = 0; k < c->n_runs; k++) {
         rows r = c->run[k];

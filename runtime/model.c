@@ -7,13 +7,14 @@
 /* Tensor-name prefixes of the two llava-hf layouts (transformers < 4.52 and >= 4.52). */
 typedef struct layout {
     const char *vision, *projector, *llm, *head; /* head: prefix of "lm_head" */
+    const char *top;                             /* prefix of "image_newline" */
 } layout;
 
 static const layout old_layout = {"vision_tower.vision_model.", "multi_modal_projector.",
-                                  "language_model.model.", "language_model."};
+                                  "language_model.model.", "language_model.", ""};
 static const layout new_layout = {"model.vision_tower.vision_model.",
                                   "model.multi_modal_projector.", "model.language_model.",
-                                  ""};
+                                  "", "model."};
 
 /* Binding state: the first failure is kept in err, later lookups are skipped. */
 typedef struct binder {
@@ -26,11 +27,6 @@ typedef struct owned_block {
     struct owned_block *next;
     float data[];
 } owned_block;
-
-static const char *dtype_torch_name(sv_dtype t) {
-    static const char *const names[] = {"float32", "float16", "bfloat16"};
-    return names[t];
-}
 
 static void format_shape(char *buf, size_t size, int ndim, const int64_t *shape) {
     size_t n = (size_t)snprintf(buf, size, "[");
@@ -60,13 +56,6 @@ static const sv_tensor *bind(binder *b, const char *prefix, const char *name, in
         b->failed = 1;
         sv_fail(b->err, "%s: tensor '%s' has shape %s but config.json implies %s", t->file, full,
                 got, want);
-        return NULL;
-    }
-    const sv_config *c = &b->m->cfg;
-    if (c->has_dtype && t->dtype != c->dtype && t->dtype != SV_DTYPE_F32) {
-        b->failed = 1;
-        sv_fail(b->err, "%s: tensor '%s' is %s but config.json says torch_dtype %s", t->file,
-                full, sv_dtype_name(t->dtype), dtype_torch_name(c->dtype));
         return NULL;
     }
     return t;
@@ -152,6 +141,7 @@ static void bind_llm(binder *b, const layout *lay) {
     int64_t embed_shape[2] = {t->vocab, h};
     m->proj1 = bind_linear(b, lay->projector, "linear_1", h, m->cfg.vision.hidden, 1);
     m->proj2 = bind_linear(b, lay->projector, "linear_2", h, h, 1);
+    if (m->cfg.anyres) m->image_newline = bind_vec(b, lay->top, "image_newline", h);
     m->embed = bind(b, lay->llm, "embed_tokens.weight", 2, embed_shape);
     for (int i = 0; i < t->n_layers; i++) {
         char lp[256];

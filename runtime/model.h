@@ -45,6 +45,7 @@ typedef struct sv_model {
     sv_vision_layer *vlayers;         /* [cfg.n_vision_layers_run] */
     /* projector (mlp2x_gelu) */
     sv_linear proj1, proj2;           /* [hidden, dv], [hidden, hidden] */
+    const float *image_newline;       /* [hidden], LLaVA-NeXT: ends each row of the tile map */
     /* language model (LLaMA) */
     const sv_tensor *embed;           /* embed_tokens [vocab, hidden] */
     sv_decoder_layer *layers;             /* [text.n_layers] */

@@ -6,24 +6,30 @@
 
 #define IMAGE_PLACEHOLDER "<image>"
 
-/* LLaVA's conv_vicuna_v1: system + " USER: " + message + " ASSISTANT:" */
+/* LLaVA's conv_vicuna_v1 system message */
 static const char vicuna_system[] =
     "A chat between a curious human and an artificial intelligence assistant. "
     "The assistant gives helpful, detailed, and polite answers to the human's questions.";
 
+static const char *const template_names[] = {"vicuna_v1", "mistral_instruct", "raw"};
+
 int sv_template_parse(const char *s, sv_template *out) {
-    if (strcmp(s, "vicuna_v1") == 0) *out = SV_TEMPLATE_VICUNA_V1;
-    else if (strcmp(s, "raw") == 0) *out = SV_TEMPLATE_RAW;
-    else return SV_FAIL;
-    return SV_OK;
+    for (int t = SV_TEMPLATE_VICUNA_V1; t <= SV_TEMPLATE_RAW; t++)
+        if (strcmp(s, template_names[t]) == 0) {
+            *out = (sv_template)t;
+            return SV_OK;
+        }
+    return SV_FAIL;
 }
 
+sv_template sv_template_for_model(const sv_config *cfg) {
+    return strcmp(cfg->text_model_type, "mistral") == 0 ? SV_TEMPLATE_MISTRAL_INSTRUCT
+                                                        : SV_TEMPLATE_VICUNA_V1;
+}
+
+/* vicuna_v1: system + " USER: " + message + " ASSISTANT:"; mistral_instruct
+ * (llava-v1.6-mistral): "[INST] " + message + " [/INST]". */
 static char *apply_template(const char *text, sv_template tmpl, sv_error *err) {
-    if (tmpl == SV_TEMPLATE_RAW) {
-        char *copy = strdup(text);
-        if (!copy) sv_fail(err, "prompt: out of memory");
-        return copy;
-    }
     const char *lead = strstr(text, IMAGE_PLACEHOLDER) ? "" : IMAGE_PLACEHOLDER "\n";
     size_t n = strlen(vicuna_system) + strlen(lead) + strlen(text) + 32;
     char *s = malloc(n);
@@ -31,7 +37,9 @@ static char *apply_template(const char *text, sv_template tmpl, sv_error *err) {
         sv_fail(err, "prompt: out of memory");
         return NULL;
     }
-    snprintf(s, n, "%s USER: %s%s ASSISTANT:", vicuna_system, lead, text);
+    if (tmpl == SV_TEMPLATE_RAW) snprintf(s, n, "%s", text);
+    else if (tmpl == SV_TEMPLATE_MISTRAL_INSTRUCT) snprintf(s, n, "[INST] %s%s [/INST]", lead, text);
+    else snprintf(s, n, "%s USER: %s%s ASSISTANT:", vicuna_system, lead, text);
     return s;
 }
 
@@ -54,9 +62,10 @@ static int expand_image(const int *ids, size_t n, int image_id, size_t n_visual,
     return SV_OK;
 }
 
-int sv_prompt_build(const sv_model *m, const char *text, sv_template tmpl, sv_prompt *out,
-                    sv_error *err) {
+int sv_prompt_build(const sv_model *m, const char *text, sv_template tmpl, size_t n_visual,
+                    sv_prompt *out, sv_error *err) {
     memset(out, 0, sizeof *out);
+    if (tmpl == SV_TEMPLATE_AUTO) tmpl = sv_template_for_model(&m->cfg);
     char *full = apply_template(text, tmpl, err);
     if (!full) return SV_FAIL;
     int *ids = NULL;
@@ -64,9 +73,17 @@ int sv_prompt_build(const sv_model *m, const char *text, sv_template tmpl, sv_pr
     int rc = sv_tokenizer_encode(m->tok, full, 1, &ids, &n, err);
     free(full);
     if (rc == SV_OK)
-        rc = expand_image(ids, n, m->cfg.image_token_id, (size_t)m->cfg.n_visual_tokens, out, err);
+        rc = expand_image(ids, n, m->cfg.image_token_id, n_visual, out, err);
     free(ids);
     return rc;
+}
+
+int sv_prompt_for_image(const sv_model *m, const char *text, sv_template tmpl, sv_aspect aspect,
+                        const char *image_path, sv_prompt *out, sv_error *err) {
+    size_t n_visual;
+    memset(out, 0, sizeof *out);
+    if (sv_visual_rows_of_file(&m->cfg, aspect, image_path, &n_visual, err)) return SV_FAIL;
+    return sv_prompt_build(m, text, tmpl, n_visual, out, err);
 }
 
 void sv_prompt_free(sv_prompt *p) {
@@ -74,12 +91,15 @@ void sv_prompt_free(sv_prompt *p) {
     p->ids = NULL;
 }
 
-int sv_prompt_embed(const sv_model *m, const sv_prompt *p, const float *image_rows, float *out,
-                    sv_error *err) {
+int sv_prompt_embed(const sv_model *m, const sv_prompt *p, const sv_encoded_image *image,
+                    float *out, sv_error *err) {
     size_t h = (size_t)m->cfg.text.hidden, vs = p->visual.start, ve = p->visual.end;
+    if (image->n_rows != ve - vs)
+        return sv_fail(err, "prompt: the image has %zu rows but the prompt was built for %zu "
+                            "(did the image file change?)", image->n_rows, ve - vs);
     if (sv_llm_embed_tokens(m, p->ids, vs, out, err) ||
         sv_llm_embed_tokens(m, p->ids + ve, p->n - ve, out + ve * h, err))
         return SV_FAIL;
-    memcpy(out + vs * h, image_rows, (ve - vs) * h * sizeof(float));
+    memcpy(out + vs * h, image->rows, (ve - vs) * h * sizeof(float));
     return SV_OK;
 }

@@ -1,3 +1,4 @@
+#include <stdlib.h>
 #include <string.h>
 
 #include "attention.h"
@@ -42,7 +43,7 @@ static void encoder_layer(sv_context *ctx, const sv_vision_layer *L, size_t s) {
     sv_linear_apply(&L->q, ctx->vxn, dv, s, ctx->vq, dv, scratch);
     sv_linear_apply(&L->k, ctx->vxn, dv, s, ctx->vk, dv, scratch);
     sv_linear_apply(&L->v, ctx->vxn, dv, s, ctx->vv, dv, scratch);
-    sv_attn_shape shape = {v->n_heads, v->n_heads, v->hidden / v->n_heads, dv, dv};
+    sv_attn_shape shape = {v->n_heads, v->n_heads, v->hidden / v->n_heads, dv, dv, 0};
     sv_attention(&shape, ctx->vq, s, ctx->vk, ctx->vv, s, 0, 0, ctx->vatt, ctx->scores);
     sv_linear_apply(&L->o, ctx->vatt, dv, s, ctx->vxn, dv, scratch);
     sv_add(ctx->vx, ctx->vxn, s * dv);
@@ -68,13 +69,87 @@ const float *sv_vision_features(sv_context *ctx, const float *pixels) {
 void sv_vision_project(sv_context *ctx, const float *features, float *out) {
     const sv_model *m = ctx->m;
     size_t dv = (size_t)m->cfg.vision.hidden, h = (size_t)m->cfg.text.hidden;
-    size_t n = (size_t)m->cfg.n_visual_tokens;
+    size_t n = (size_t)m->cfg.view_tokens;
     const float *f = m->cfg.keep_cls ? features : features + dv;
     sv_linear_apply(&m->proj1, f, dv, n, ctx->vproj, h, ctx->mm_scratch);
     sv_gelu_erf(ctx->vproj, n * h);
     sv_linear_apply(&m->proj2, ctx->vproj, h, n, out, h, ctx->mm_scratch);
 }
 
-void sv_encode_image(sv_context *ctx, const float *pixels, float *out) {
-    sv_vision_project(ctx, sv_vision_features(ctx, pixels), out);
+/* Every view through the tower and the projector: out [n_views, view_tokens, hidden]. */
+static void project_views(sv_context *ctx, const sv_views *views, float *out) {
+    size_t plane = (size_t)3 * views->size * views->size;
+    size_t per_view = (size_t)ctx->m->cfg.view_tokens * ctx->m->cfg.text.hidden;
+    for (int i = 0; i < views->n; i++)
+        sv_vision_project(ctx, sv_vision_features(ctx, views->pixels + i * plane),
+                          out + i * per_view);
+}
+
+/* LlavaNextForConditionalGeneration.pack_image_features: each row copied from
+ * its view's features or from image_newline. */
+static void pack_rows(const sv_model *m, const sv_encoded_image *e, int grid, const float *feats,
+                      float *out) {
+    size_t h = (size_t)m->cfg.text.hidden, per_view = (size_t)m->cfg.view_tokens * h;
+    for (size_t r = 0; r < e->n_rows; r++) {
+        const sv_row_source *src = &e->sources[r];
+        const float *row = src->kind == SV_ROW_NEWLINE
+                               ? m->image_newline
+                               : feats + src->view * per_view + ((size_t)src->y * grid + src->x) * h;
+        memcpy(out + r * h, row, h * sizeof(float));
+    }
+}
+
+static int encode_anyres(sv_context *ctx, const sv_views *views, sv_encoded_image *e,
+                         sv_error *err) {
+    const sv_config *cfg = &ctx->m->cfg;
+    size_t h = (size_t)cfg->text.hidden;
+    e->n_rows = sv_anyres_n_rows(&views->plan);
+    e->sources = sv_alloc_array(e->n_rows, sizeof *e->sources, err, "image layout");
+    e->rows = e->sources ? sv_alloc_array(e->n_rows * h, sizeof(float), err, "image rows") : NULL;
+    float *feats = e->rows ? sv_alloc_array((size_t)views->n * cfg->view_tokens * h,
+                                            sizeof(float), err, "view features")
+                           : NULL;
+    if (!feats) return SV_FAIL;
+    sv_anyres_layout(&views->plan, e->sources);
+    project_views(ctx, views, feats);
+    pack_rows(ctx->m, e, views->plan.grid, feats, e->rows);
+    free(feats);
+    return SV_OK;
+}
+
+int sv_encode_image(sv_context *ctx, const sv_views *views, sv_encoded_image *out,
+                    sv_error *err) {
+    const sv_config *cfg = &ctx->m->cfg;
+    memset(out, 0, sizeof *out);
+    out->n_views = views->n;
+    if (views->size != cfg->vision.image_size)
+        return sv_fail(err, "%s: views of %d pixels, the tower takes %d", ctx->m->dir, views->size,
+                       cfg->vision.image_size);
+    int rc;
+    if (views->aspect == SV_ASPECT_ANYRES) {
+        rc = encode_anyres(ctx, views, out, err);
+    } else {
+        out->n_rows = (size_t)cfg->view_tokens;
+        out->rows = sv_alloc_array(out->n_rows * cfg->text.hidden, sizeof(float), err,
+                                   "image rows");
+        if ((rc = out->rows ? SV_OK : SV_FAIL) == SV_OK) project_views(ctx, views, out->rows);
+    }
+    if (rc) sv_encoded_image_free(out);
+    return rc;
+}
+
+int sv_encode_image_file(sv_context *ctx, const char *path, sv_aspect aspect,
+                         sv_encoded_image *out, sv_error *err) {
+    sv_views views;
+    memset(out, 0, sizeof *out);
+    if (sv_preprocess_file(&ctx->m->cfg, path, aspect, &views, err)) return SV_FAIL;
+    int rc = sv_encode_image(ctx, &views, out, err);
+    sv_views_free(&views);
+    return rc;
+}
+
+void sv_encoded_image_free(sv_encoded_image *e) {
+    free(e->rows);
+    free(e->sources);
+    e->rows = NULL, e->sources = NULL;
 }

@@ -28,7 +28,7 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 /* Median seconds of a prefill under `policy` (NULL: dense). */
-static double time_prefill(sv_context *ctx, const sv_prompt *p, const float *rows,
+static double time_prefill(sv_context *ctx, const sv_prompt *p, const sv_encoded_image *rows,
                            const sv_policy *policy) {
     double t[REPEATS];
     sv_error err;
@@ -55,19 +55,23 @@ int main(int argc, char **argv) {
     sv_context *ctx;
     sv_prompt p;
     sv_error err;
-    float *pixels;
+    sv_views views;
+    sv_encoded_image image;
     if (sv_model_load(&m, argv[1], &err) ||
-        sv_prompt_build(m, "What is shown in this image?", SV_TEMPLATE_VICUNA_V1, &p, &err) ||
+        sv_prompt_for_image(m, "What is shown in this image?", SV_TEMPLATE_AUTO, SV_ASPECT_AUTO,
+                            argv[2], &p, &err) ||
         sv_context_new(&ctx, m, p.n, &err) ||
-        sv_preprocess_file(&m->cfg, argv[2], SV_ASPECT_PAD, &pixels, &err)) {
+        sv_preprocess_file(&m->cfg, argv[2], SV_ASPECT_AUTO, &views, &err)) {
         fprintf(stderr, "bench: %s\n", err.msg);
         return 1;
     }
     const sv_config *cfg = &m->cfg;
     int L = cfg->text.n_layers;
-    float *rows = malloc((size_t)cfg->n_visual_tokens * cfg->text.hidden * sizeof(float));
     double t0 = now();
-    sv_encode_image(ctx, pixels, rows);
+    if (sv_encode_image(ctx, &views, &image, &err)) {
+        fprintf(stderr, "bench: %s\n", err.msg);
+        return 1;
+    }
     double vision_s = now() - t0;
 
     /* ShortV: visual tokens frozen in the second half of the layers */
@@ -80,19 +84,21 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench: %s\n", err.msg);
         return 1;
     }
-    time_prefill(ctx, &p, rows, NULL); /* warm-up: page faults, BLAS threads */
-    double dense_s = time_prefill(ctx, &p, rows, NULL);
-    double frozen_s = time_prefill(ctx, &p, rows, &frozen);
+    time_prefill(ctx, &p, &image, NULL); /* warm-up: page faults, BLAS threads */
+    double dense_s = time_prefill(ctx, &p, &image, NULL);
+    double frozen_s = time_prefill(ctx, &p, &image, &frozen);
 
     printf("model: %s, %d decoder layers, hidden %d, %s weights; prompt %zu positions, %lld visual\n",
            argv[1], L, cfg->text.hidden, sv_dtype_name(m->layers[0].q.w->dtype), p.n,
            (long long)v);
-    printf("vision tower + projector: %.1f ms\n", vision_s * 1e3);
+    printf("vision tower + projector: %.1f ms for %d view(s)\n", vision_s * 1e3, views.n);
     printf("dense prefill: %.1f ms, %.1f GFLOP/s in the decoder (paper's FLOPs count)\n",
            dense_s * 1e3, f.dense * 1e-9 / dense_s);
     printf("ShortV prefill, %d of %d layers frozen: %.1f ms; speed-up %.2fx, FLOPs predict %.2fx\n",
            L - L / 2, L, frozen_s * 1e3, dense_s / frozen_s, f.dense / f.shortv);
-    free(modes), free(rows), free(pixels);
+    free(modes);
+    sv_encoded_image_free(&image);
+    sv_views_free(&views);
     sv_prompt_free(&p);
     sv_context_free(ctx);
     sv_model_free(m);

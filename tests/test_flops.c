@@ -45,8 +45,11 @@ static int64_t max_visual(const char *name, const sv_config *cfg) {
     int64_t v = 0;
     snprintf(path, sizeof path, CONFIGS "%s/config.json", name);
     char *json = sv_read_file(path, NULL, &e);
-    if (!json || sv_flops_max_visual_tokens(cfg, json, path, &v, &e)) fail_msg("%s", e.msg);
+    sv_config parsed;
+    if (!json || sv_config_parse(&parsed, json, path, &e)) fail_msg("%s", e.msg);
     free(json);
+    v = sv_flops_max_visual_tokens(&parsed);
+    assert_int_equal(v, sv_flops_max_visual_tokens(cfg));
     return v;
 }
 
@@ -158,23 +161,27 @@ static void test_layer_sets_and_breakdown(void **s) {
 
 static void test_anyres_token_count(void **s) {
     (void)s;
-    sv_config cfg = load_config("llava-1.5-7b");
-    int64_t v;
+    sv_config cfg;
     sv_error e;
     /* a 2x3 grid of 336 tiles is the largest: 576 * (1 + 6) */
-    assert_int_equal(sv_flops_max_visual_tokens(
-                         &cfg, "{\"image_grid_pinpoints\": [[672, 1008], [336, 336]]}", "c.json",
-                         &v, &e),
+    assert_int_equal(
+        sv_config_parse(&cfg, "{\"vocab_size\": 32064, \"image_grid_pinpoints\": [[672, 1008], [336, 336]]}",
+                        "c.json", &e),
+        SV_OK);
+    assert_int_equal(sv_flops_max_visual_tokens(&cfg), 576 * 7);
+    assert_int_equal(sv_config_parse(&cfg, "{\"vocab_size\": 32064}", "c.json", &e), SV_OK);
+    assert_int_equal(sv_flops_max_visual_tokens(&cfg), 576);
+    /* model_type llava_next without pinpoints: LlavaNextConfig's five, 2x2 the largest */
+    assert_int_equal(sv_config_parse(&cfg, "{\"vocab_size\": 32064, \"model_type\": \"llava_next\"}", "c.json", &e),
                      SV_OK);
-    assert_int_equal(v, 576 * 7);
-    assert_int_equal(sv_flops_max_visual_tokens(&cfg, "{}", "c.json", &v, &e), SV_OK);
-    assert_int_equal(v, 576);
+    assert_int_equal(sv_flops_max_visual_tokens(&cfg), 576 * 5);
     const char *bad[] = {"{\"image_grid_pinpoints\": [[672]]}",
                          "{\"image_grid_pinpoints\": [[672, -336]]}",
                          "{\"image_grid_pinpoints\": [[672, 33.5]]}",
+                         "{\"image_grid_pinpoints\": [[672, 500]]}",
                          "{\"image_grid_pinpoints\": 672}", "{\"image_grid_pinpoints\": []}"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        assert_int_equal(sv_flops_max_visual_tokens(&cfg, bad[i], "c.json", &v, &e), SV_FAIL);
+        assert_int_equal(sv_config_parse(&cfg, bad[i], "c.json", &e), SV_FAIL);
         assert_non_null(strstr(e.msg, "c.json: image_grid_pinpoints"));
     }
 }

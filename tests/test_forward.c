@@ -77,23 +77,26 @@ static void test_golden_case(void **state) {
     sv_error err;
     sv_prompt p;
     sv_context *ctx;
-    float *pixels;
-    if (sv_prompt_build(m, QUESTION, SV_TEMPLATE_VICUNA_V1, &p, &err) ||
+    sv_views views;
+    sv_encoded_image image;
+    if (sv_prompt_for_image(m, QUESTION, SV_TEMPLATE_AUTO, c->aspect, golden_path(c->image), &p,
+                            &err) ||
         sv_context_new(&ctx, m, p.n + N_GREEDY, &err) ||
-        sv_preprocess_file(&m->cfg, golden_path(c->image), c->aspect, &pixels, &err))
+        sv_preprocess_file(&m->cfg, golden_path(c->image), c->aspect, &views, &err))
         fail_msg("%s", err.msg);
     check_prompt_ids(&p, c);
+    assert_int_equal(views.n, 1);
 
     size_t dv = (size_t)m->cfg.vision.hidden, h = (size_t)m->cfg.text.hidden;
-    size_t nv = (size_t)m->cfg.n_visual_tokens;
-    const float *features = sv_vision_features(ctx, pixels);
+    size_t nv = (size_t)m->cfg.view_tokens;
+    const float *features = sv_vision_features(ctx, views.pixels);
     check_tensor(c, "np_vision_select_layer.npy", features, (nv + 1) * dv, 1e-4f);
-    float *rows = malloc(nv * h * sizeof(float));
-    sv_vision_project(ctx, features, rows);
-    check_tensor(c, "np_img_embd.npy", rows, nv * h, 1e-4f);
-    check_tensor(c, "llamacpp_img_embd.npy", rows, nv * h, 5e-3f);
+    if (sv_encode_image(ctx, &views, &image, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(image.n_rows, nv);
+    check_tensor(c, "np_img_embd.npy", image.rows, nv * h, 1e-4f);
+    check_tensor(c, "llamacpp_img_embd.npy", image.rows, nv * h, 5e-3f);
 
-    if (sv_prefill(ctx, &p, rows, NULL, &err)) fail_msg("%s", err.msg);
+    if (sv_prefill(ctx, &p, &image, NULL, &err)) fail_msg("%s", err.msg);
     size_t vocab = (size_t)m->cfg.text.vocab;
     check_tensor(c, "np_logits.npy", ctx->logits, vocab, 1e-4f);
     check_tensor(c, "llamacpp_logits.npy", ctx->logits, vocab, 2e-3f);
@@ -103,8 +106,8 @@ static void test_golden_case(void **state) {
     check_greedy(c, "np_greedy_ids.npy", ids, n);
     check_greedy(c, "llamacpp_greedy_ids.npy", ids, n);
 
-    free(rows);
-    free(pixels);
+    sv_encoded_image_free(&image);
+    sv_views_free(&views);
     sv_prompt_free(&p);
     sv_context_free(ctx);
     sv_model_free(m);

@@ -29,20 +29,19 @@ static float *model_logits(const char *dir) {
     sv_context *ctx;
     sv_prompt p;
     sv_error err;
-    float *pixels;
+    sv_encoded_image image;
+    const char *chelsea = golden_path("images/chelsea.png");
     if (sv_model_load(&m, dir, &err) ||
-        sv_prompt_build(m, "What is shown in this image?", SV_TEMPLATE_VICUNA_V1, &p, &err) ||
+        sv_prompt_for_image(m, "What is shown in this image?", SV_TEMPLATE_AUTO, SV_ASPECT_AUTO,
+                            chelsea, &p, &err) ||
         sv_context_new(&ctx, m, p.n, &err) ||
-        sv_preprocess_file(&m->cfg, golden_path("images/chelsea.png"), SV_ASPECT_PAD, &pixels,
-                           &err))
+        sv_encode_image_file(ctx, chelsea, SV_ASPECT_AUTO, &image, &err) ||
+        sv_prefill(ctx, &p, &image, NULL, &err))
         fail_msg("%s", err.msg);
     size_t vocab = (size_t)m->cfg.text.vocab;
-    float *rows = malloc((size_t)m->cfg.n_visual_tokens * m->cfg.text.hidden * sizeof(float));
     float *logits = malloc(vocab * sizeof(float));
-    sv_encode_image(ctx, pixels, rows);
-    if (sv_prefill(ctx, &p, rows, NULL, &err)) fail_msg("%s", err.msg);
     memcpy(logits, ctx->logits, vocab * sizeof(float));
-    free(rows), free(pixels);
+    sv_encoded_image_free(&image);
     sv_prompt_free(&p);
     sv_context_free(ctx);
     sv_model_free(m);
@@ -123,9 +122,19 @@ static void test_impossible_config(void **s) {
         {"cfg_kv", "\"num_key_value_heads\": 2", "\"num_key_value_heads\": 3",
          "does not divide num_attention_heads"},
         {"cfg_json", "\"architectures\"", "architectures\"", "not valid JSON"},
-        /* models the forward runtime would run wrongly: refused, not run as LLaVA-1.5 */
+        /* LLaVA-NeXT settings over LLaVA-1.5 weights: its newline row is missing */
         {"cfg_next", "\"architectures\"",
-         "\"image_grid_pinpoints\": [[336, 672], [672, 336]],\n  \"architectures\"", "LLaVA-NeXT"},
+         "\"image_grid_pinpoints\": [[336, 672], [672, 336]],\n  \"architectures\"",
+         "missing tensor 'image_newline'"},
+        {"cfg_pinpoint", "\"architectures\"",
+         "\"image_grid_pinpoints\": [[336, 600]],\n  \"architectures\"",
+         "[336, 600] is not a multiple of the tile size 336"},
+        {"cfg_pinpoints_empty", "\"architectures\"", "\"image_grid_pinpoints\": [],\n  \"architectures\"",
+         "image_grid_pinpoints must be a list of 1 to 64"},
+        {"cfg_next_full", "\"vision_feature_select_strategy\": \"default\"",
+         "\"vision_feature_select_strategy\": \"full\", \"image_grid_pinpoints\": [[336, 672]]",
+         "'full' with image_grid_pinpoints"},
+        /* models the forward runtime would run wrongly: refused, not run as LLaVA-1.5 */
         {"cfg_bias", "\"attention_bias\": false", "\"attention_bias\": true", "attention_bias"},
         {"cfg_qwen", "\"model_type\": \"llama\"", "\"model_type\": \"qwen2\"",
          "model_type 'qwen2' is not supported"},
@@ -146,10 +155,19 @@ static void test_tensor_contradicts_config(void **s) {
     expect_load_error(patched_model("cfg_inter", tiny, "\"intermediate_size\": 160",
                                     "\"intermediate_size\": 161"),
                       "model.safetensors", "has shape [160, 64] but config.json implies [161, 64]");
+}
+
+/* Published checkpoints often store another dtype than config.json's torch_dtype
+ * (transformers casts on load): the stored one is used as it is. */
+static void test_stored_dtype_differs_from_config(void **s) {
+    (void)s;
     const char *f16 = make_twin("twin_f16_for_dtype", "--dtype f16");
-    expect_load_error(patched_model("cfg_dtype", f16, "\"torch_dtype\": \"float16\",\n  \"vision",
-                                    "\"torch_dtype\": \"bfloat16\",\n  \"vision"),
-                      "model.safetensors", "is F16 but config.json says torch_dtype bfloat16");
+    float *want = model_logits(f16);
+    float *got = model_logits(patched_model("cfg_dtype", f16,
+                                            "\"torch_dtype\": \"float16\",\n  \"vision",
+                                            "\"torch_dtype\": \"bfloat16\",\n  \"vision"));
+    assert_true(max_abs_diff(got, want, 32064) == 0);
+    free(want), free(got);
 }
 
 static void test_missing_tensor_is_named(void **s) {
@@ -186,6 +204,7 @@ int main(void) {
         cmocka_unit_test(test_bf16_sharded_twin),
         cmocka_unit_test(test_impossible_config),
         cmocka_unit_test(test_tensor_contradicts_config),
+        cmocka_unit_test(test_stored_dtype_differs_from_config),
         cmocka_unit_test(test_missing_tensor_is_named),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

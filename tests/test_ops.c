@@ -128,7 +128,7 @@ static void naive_attention(const sv_attn_shape *s, const float *q, size_t n, co
 static void test_attention_gqa(void **state) {
     (void)state;
     enum { H = 4, KV = 2, HD = 8, M = 150, N = 100, POS0 = M - N };
-    sv_attn_shape s = {H, KV, HD, H * HD, KV * HD};
+    sv_attn_shape s = {H, KV, HD, H * HD, KV * HD, 0};
     float *q = malloc(sizeof(float) * N * H * HD), *k = malloc(sizeof(float) * M * KV * HD);
     float *v = malloc(sizeof(float) * M * KV * HD), *out = malloc(sizeof(float) * N * H * HD);
     float *want = malloc(sizeof(float) * N * H * HD);

@@ -17,7 +17,7 @@ typedef struct fixture {
     sv_model *m;
     sv_context *ctx;
     sv_prompt prompt;
-    float *image_rows;
+    sv_encoded_image image;
     float *dense;   /* [vocab] logits of the dense model */
     int vocab, n_layers;
 } fixture;
@@ -25,20 +25,16 @@ typedef struct fixture {
 static int setup(void **state) {
     fixture *f = calloc(1, sizeof *f);
     sv_error err;
-    float *pixels;
+    const char *image = golden_path("images/synthetic_336.png");
     if (sv_model_load(&f->m, tiny_model_dir(), &err) ||
-        sv_prompt_build(f->m, "What is shown in this image?", SV_TEMPLATE_VICUNA_V1, &f->prompt,
-                        &err) ||
+        sv_prompt_for_image(f->m, "What is shown in this image?", SV_TEMPLATE_VICUNA_V1,
+                            SV_ASPECT_PAD, image, &f->prompt, &err) ||
         sv_context_new(&f->ctx, f->m, f->prompt.n, &err) ||
-        sv_preprocess_file(&f->m->cfg, golden_path("images/synthetic_336.png"), SV_ASPECT_PAD,
-                           &pixels, &err))
+        sv_encode_image_file(f->ctx, image, SV_ASPECT_PAD, &f->image, &err))
         fail_msg("%s", err.msg);
     f->vocab = f->m->cfg.text.vocab;
     f->n_layers = f->m->cfg.text.n_layers;
-    f->image_rows = malloc((size_t)f->m->cfg.n_visual_tokens * f->m->cfg.text.hidden * 4);
-    sv_encode_image(f->ctx, pixels, f->image_rows);
-    free(pixels);
-    if (sv_prefill(f->ctx, &f->prompt, f->image_rows, NULL, &err)) fail_msg("%s", err.msg);
+    if (sv_prefill(f->ctx, &f->prompt, &f->image, NULL, &err)) fail_msg("%s", err.msg);
     f->dense = malloc((size_t)f->vocab * sizeof(float));
     memcpy(f->dense, f->ctx->logits, (size_t)f->vocab * sizeof(float));
     *state = f;
@@ -48,7 +44,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
     fixture *f = *state;
     free(f->dense);
-    free(f->image_rows);
+    sv_encoded_image_free(&f->image);
     sv_prompt_free(&f->prompt);
     sv_context_free(f->ctx);
     sv_model_free(f->m);
@@ -63,7 +59,7 @@ static void run_policy(fixture *f, unsigned which, sv_layer_mode mode, sv_group 
     for (int l = 0; l < f->n_layers; l++) modes[l] = (which >> l & 1) ? mode : SV_LAYER_DENSE;
     sv_policy p = {modes, group, f->prompt.visual};
     sv_error err;
-    if (sv_prefill(f->ctx, &f->prompt, f->image_rows, &p, &err)) fail_msg("%s", err.msg);
+    if (sv_prefill(f->ctx, &f->prompt, &f->image, &p, &err)) fail_msg("%s", err.msg);
     memcpy(logits, f->ctx->logits, (size_t)f->vocab * sizeof(float));
 }
 

@@ -102,7 +102,7 @@ static double expected_ratio(int n) {
     sv_flops f;
     sv_error e;
     if (sv_model_load(&m, tiny_model_dir(), &e) ||
-        sv_prompt_build(m, QUESTION, SV_TEMPLATE_VICUNA_V1, &p, &e))
+        sv_prompt_build(m, QUESTION, SV_TEMPLATE_VICUNA_V1, (size_t)m->cfg.view_tokens, &p, &e))
         fail_msg("%s", e.msg);
     int64_t v = (int64_t)(p.visual.end - p.visual.start);
     if (sv_flops_count(&m->cfg, v, (int64_t)p.n - v, SV_GROUP_VISUAL, n, &f, &e))
