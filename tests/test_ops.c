@@ -1,6 +1,7 @@
 /* Unit tests of the forward's building blocks against straightforward
  * double-precision implementations of the PyTorch expressions. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -95,7 +96,9 @@ static void test_rope(void **state) {
     assert_close("rope (rotate_half form)", x, want, N * H * HD, 1e-6f);
 }
 
-/* Naive attention: one head at a time, full score matrix, in double. */
+/* Naive attention: one head at a time, full score matrix, in double. Causal
+ * with s->window: key j is seen by the query at position p iff
+ * p - window < j <= p (transformers' sliding_window_overlay). */
 static void naive_attention(const sv_attn_shape *s, const float *q, size_t n, const float *k,
                             const float *v, size_t m, int causal, size_t pos0, float *out) {
     int group = s->n_heads / s->n_kv_heads, hd = s->head_dim;
@@ -103,19 +106,20 @@ static void naive_attention(const sv_attn_shape *s, const float *q, size_t n, co
     for (int h = 0; h < s->n_heads; h++)
         for (size_t i = 0; i < n; i++) {
             const float *qi = q + i * s->q_stride + (size_t)h * hd;
-            size_t visible = causal ? pos0 + i + 1 : m;
+            size_t visible = causal ? pos0 + i + 1 : m, first = 0;
+            if (causal && s->window && visible > s->window) first = visible - s->window;
             double mx = -INFINITY, sum = 0;
-            for (size_t j = 0; j < visible; j++) {
+            for (size_t j = first; j < visible; j++) {
                 const float *kj = k + j * s->kv_stride + (size_t)(h / group) * hd;
                 double d = 0;
                 for (int t = 0; t < hd; t++) d += (double)qi[t] * kj[t];
                 p[j] = d / sqrt(hd);
                 mx = fmax(mx, p[j]);
             }
-            for (size_t j = 0; j < visible; j++) sum += (p[j] = exp(p[j] - mx));
+            for (size_t j = first; j < visible; j++) sum += (p[j] = exp(p[j] - mx));
             for (int t = 0; t < hd; t++) {
                 double acc = 0;
-                for (size_t j = 0; j < visible; j++)
+                for (size_t j = first; j < visible; j++)
                     acc += p[j] / sum * v[j * s->kv_stride + (size_t)(h / group) * hd + t];
                 out[i * s->q_stride + (size_t)h * hd + t] = (float)acc;
             }
@@ -143,6 +147,17 @@ static void test_attention_gqa(void **state) {
     sv_attention(&s, q, N, k, v, M, 0, 0, out, scores);
     naive_attention(&s, q, N, k, v, M, 0, 0, want);
     assert_close("attention full", out, want, N * H * HD, 1e-5f);
+    /* Mistral's sliding window: one key, a window inside a block, across blocks,
+     * and wider than the sequence (the same as none) */
+    static const size_t windows[] = {1, 7, 90, 1000};
+    for (size_t w = 0; w < sizeof windows / sizeof *windows; w++) {
+        char what[64];
+        s.window = windows[w];
+        sv_attention(&s, q, N, k, v, M, 1, POS0, out, scores);
+        naive_attention(&s, q, N, k, v, M, 1, POS0, want);
+        snprintf(what, sizeof what, "attention sliding window %zu", windows[w]);
+        assert_close(what, out, want, N * H * HD, 1e-5f);
+    }
     free(q), free(k), free(v), free(out), free(want), free(scores);
 }
 

@@ -84,7 +84,7 @@ char *sv_read_file_bytes(const char *path, size_t *len) {
     if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) fail_msg("cannot read %s", path);
     fclose(f);
     buf[n] = 0;
-    *len = (size_t)n;
+    if (len) *len = (size_t)n;
     return buf;
 }
 

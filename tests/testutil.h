@@ -25,7 +25,7 @@ const char *scratch_dir(const char *name);
 /* Writes n bytes to path; fails the test on error. */
 void write_bytes(const char *path, const void *data, size_t n);
 void write_text(const char *path, const char *text);
-/* Whole file, malloc'd; fails the test on error. */
+/* Whole file, malloc'd (its length in *len if len is not NULL); fails the test on error. */
 char *sv_read_file_bytes(const char *path, size_t *len);
 
 /* A path buffer and dir + "/" + name written into it (fails the test if too long). */
