@@ -5,11 +5,12 @@
  * The target is chosen by SV_FUZZ_TARGET:
  *   safetensors  a .safetensors file (header, dtypes, shapes, offsets); every
  *                tensor's bytes are then read, to catch offsets that lie
- *   config       config.json text
+ *   config       config.json text; if it parses as LLaVA-NeXT, the anyres plan and
+ *                row layout of a few image sizes
  *   tokenizer    tokenizer.json text; if it loads, a fixed string is encoded and decoded
  *   encode       text for the bundled model's tokenizer, encoded and decoded back
  *   image        a PNG or JPEG file; if it decodes, it is also fitted (pad and crop,
- *                Pillow-exact bicubic) to 28x28 and 61x61
+ *                Pillow-exact bicubic) to 28x28 and 61x61 and cut into anyres views
  *   manifest     a JSON Lines or LLaVA JSON manifest (with and without --skip-bad)
  *   freeze       a freeze config for a 4-layer model; also as a --freeze-layers list
  *   npy          a .npy file
@@ -22,11 +23,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "anyres.h"
 #include "config.h"
 #include "freeze.h"
 #include "image.h"
 #include "manifest.h"
 #include "npy.h"
+#include "preprocess.h"
 #include "safetensors.h"
 #include "study.h"
 #include "tokenizer.h"
@@ -35,13 +38,17 @@ static const char *target;
 static char dir[64], file[128];
 static sv_tokenizer *bundled; /* for "encode" */
 static sv_config tiny;        /* for "freeze" */
+static sv_config tiny_next;   /* for "image": anyres views */
 
-static const char tiny_config[] =
-    "{\"text_config\": {\"hidden_size\": 64, \"num_hidden_layers\": 4, "
-    "\"num_attention_heads\": 4, \"intermediate_size\": 160, \"vocab_size\": 100}, "
-    "\"vision_config\": {\"hidden_size\": 32, \"num_hidden_layers\": 2, "
-    "\"num_attention_heads\": 4, \"intermediate_size\": 64, \"image_size\": 28, "
-    "\"patch_size\": 14}, \"image_token_index\": 99}";
+#define TINY_CONFIG(extra)                                                                    \
+    "{\"text_config\": {\"hidden_size\": 64, \"num_hidden_layers\": 4, "                       \
+    "\"num_attention_heads\": 4, \"intermediate_size\": 160, \"vocab_size\": 100}, "           \
+    "\"vision_config\": {\"hidden_size\": 32, \"num_hidden_layers\": 2, "                      \
+    "\"num_attention_heads\": 4, \"intermediate_size\": 64, \"image_size\": 28, "              \
+    "\"patch_size\": 14}, \"image_token_index\": 99" extra "}"
+static const char tiny_config[] = TINY_CONFIG("");
+static const char tiny_next_config[] =
+    TINY_CONFIG(", \"image_grid_pinpoints\": [[28, 56], [56, 28], [56, 56], [28, 84]]");
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc, (void)argv;
@@ -59,6 +66,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         exit(2);
     }
     if (sv_config_parse(&tiny, tiny_config, "tiny", &err) ||
+        sv_config_parse(&tiny_next, tiny_next_config, "tiny-next", &err) ||
         (!strcmp(target, "encode") && sv_tokenizer_load(&bundled, "models/synth-llava", &err))) {
         fprintf(stderr, "fuzz: %s\n", err.msg);
         exit(2);
@@ -133,7 +141,26 @@ static void fuzz_image(void) {
             if (sv_image_fit(&img, a ? SV_ASPECT_CROP : SV_ASPECT_PAD, sizes[k], fill, &fitted,
                              &err) == 0)
                 sv_image_free(&fitted);
+    sv_views views;
+    if (sv_preprocess_image(&tiny_next, &img, SV_ASPECT_AUTO, file, &views, &err) == 0)
+        sv_views_free(&views);
     sv_image_free(&img);
+}
+
+/* A parsed config's anyres geometry on small, large and elongated images. */
+static void fuzz_config(const char *text) {
+    static const int sizes[][2] = {{1, 1}, {451, 300}, {300, 451}, {65535, 1}, {1, 65535}};
+    sv_config cfg;
+    sv_error err;
+    if (sv_config_parse(&cfg, text, "config.json", &err) || !cfg.anyres) return;
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        sv_anyres_plan p;
+        sv_anyres_plan_image(&cfg, sizes[i][0], sizes[i][1], &p);
+        size_t n = sv_anyres_n_rows(&p);
+        sv_row_source *rows = n <= (1 << 20) ? malloc(n * sizeof *rows) : NULL;
+        if (rows) sv_anyres_layout(&p, rows);
+        free(rows);
+    }
 }
 
 static void fuzz_manifest(void) {
@@ -164,8 +191,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!strcmp(target, "safetensors")) {
         fuzz_safetensors();
     } else if (!strcmp(target, "config")) {
-        sv_config cfg;
-        sv_config_parse(&cfg, text, "config.json", &err);
+        fuzz_config(text);
     } else if (!strcmp(target, "tokenizer")) {
         fuzz_tokenizer(text);
     } else if (!strcmp(target, "encode")) {

@@ -15,7 +15,8 @@ CORPUS=build-fuzz/corpus
 seed() { # seed TARGET FILE...: copies the files that exist into the target's corpus
   local t=$1; shift
   mkdir -p "$CORPUS/$t"
-  for f in "$@"; do [ -f "$f" ] && cp "$f" "$CORPUS/$t/" || true; done
+  # named after their paths: many are called config.json
+  for f in "$@"; do [ -f "$f" ] && cp "$f" "$CORPUS/$t/$(printf '%s' "$f" | tr / _)" || true; done
 }
 seed_text() { # seed_text TARGET NAME TEXT
   mkdir -p "$CORPUS/$1" && printf '%s' "$3" > "$CORPUS/$1/$2"
@@ -30,7 +31,8 @@ mkdir -p "$CORPUS/safetensors"
   printf '%s' "$header"
   printf '\x00\x00\x80\x3f\x00\x00\x00\x40\x80\x3f\x00\x40'
 } > "$CORPUS/safetensors/two.safetensors"
-seed config models/synth-llava/config.json tests/fixtures/configs/*.json
+seed config models/synth-llava/config.json tests/fixtures/configs/*/config.json \
+  ../shared/golden/models/tiny-next/config.json
 seed tokenizer models/synth-llava/tokenizer.json
 seed_text encode plain "What color is the triangle?"
 seed_text encode special "<s>text</s> more <image>\n  tabs\tand ümlauts"
