@@ -221,10 +221,15 @@ static int run_sample(sweep *s, sv_lcfile *f, size_t i, double *lc[SV_N_GROUPS],
     const sv_prompt *pr = &s->prompts[i];
     const double *row[SV_N_GROUPS] = {lc[0], lc[1]};
     sv_error why;
-    if (s->prompt_error[i]) snprintf(why.msg, sizeof why.msg, "%s", s->prompt_error[i]);
-    else if (sweep_sample(s, i, lc, &why) == SV_OK)
-        return sv_lcfile_append(f, smp->id, smp->type, (int64_t)pr->visual.start,
-                                (int64_t)pr->visual.end, (int64_t)pr->n, row, err);
+    if (s->prompt_error[i]) {
+        snprintf(why.msg, sizeof why.msg, "%s", s->prompt_error[i]);
+    } else if (sweep_sample(s, i, lc, &why) == SV_OK) {
+        if (sv_lcfile_append(f, smp->id, smp->type, (int64_t)pr->visual.start,
+                             (int64_t)pr->visual.end, (int64_t)pr->n, row, &why) == SV_OK)
+            return SV_OK;
+        return sv_fail(err, "%.900s; the %zu samples before are kept and --resume continues",
+                       why.msg, sv_lcfile_data(f)->n_samples);
+    }
     if (!s->p->skip_bad) return sv_fail(err, "%s:%d: %s", s->p->manifest, smp->line, why.msg);
     return sv_lcfile_skip(f, smp->line, why.msg, err);
 }

@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -53,4 +54,10 @@ void cli_set_threads(int requested) {
         requested = (int)cpus;
     }
     sv_set_threads(requested);
+}
+
+int cli_flush_stdout(sv_error *err) {
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout)) return SV_OK;
+    return sv_fail(err, "stdout: write failed (%s)", strerror(errno ? errno : EIO));
 }

@@ -24,6 +24,11 @@ void cli_set_threads(int requested);
 /* "visual" or "text"; 0 on success. */
 int cli_parse_group(const char *s, sv_group *out);
 
+/* Output that did not reach its destination (a full disk, /dev/full) is a
+ * failure, not a success with a truncated result: flushes stdout and fails
+ * if any write to it failed. main calls it after every command. */
+int cli_flush_stdout(sv_error *err);
+
 /* What a subcommand's option parser returns for --help, besides SV_OK and SV_FAIL. */
 #define CLI_HELP 1
 /* When rc is CLI_HELP: prints usage to stdout and returns 1 (the subcommand is done). */

@@ -1,7 +1,6 @@
 /* shortv command-line tool. Results go to stdout or files, messages to stderr;
  * every failure is one line "shortv: error: <file>: <what is wrong>" and
  * exit status 1. */
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -29,14 +28,6 @@ static const struct {
 };
 #define N_COMMANDS (sizeof commands / sizeof *commands)
 
-/* Output that did not reach its destination (a full disk, /dev/full) is a
- * failure, not a success with a truncated result. */
-static int flush_stdout(sv_error *err) {
-    errno = 0;
-    if (fflush(stdout) == 0 && !ferror(stdout)) return SV_OK;
-    return sv_fail(err, "stdout: write failed (%s)", strerror(errno ? errno : EIO));
-}
-
 static void print_overview(FILE *f) {
     fprintf(f, "usage: shortv COMMAND [options]   (shortv COMMAND --help for details)\n\n");
     for (size_t i = 0; i < N_COMMANDS; i++)
@@ -51,7 +42,7 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < N_COMMANDS; i++) {
         if (strcmp(argv[1], commands[i].name) != 0) continue;
         sv_error err = {{0}};
-        if (commands[i].run(argc - 1, argv + 1, &err) == SV_OK && flush_stdout(&err) == SV_OK)
+        if (commands[i].run(argc - 1, argv + 1, &err) == SV_OK && cli_flush_stdout(&err) == SV_OK)
             return 0;
         fprintf(stderr, "shortv: error: %s\n", err.msg);
         return 1;
