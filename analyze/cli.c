@@ -1,10 +1,13 @@
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "matmul.h"
 
 int cli_usage_error(sv_error *err, const char *cmd, const char *what) {
     return sv_fail(err, "%s: %s (see shortv %s --help)", cmd, what, cmd);
@@ -42,4 +45,19 @@ int cli_parse_double(const char *s, double *out) {
     if (!*s || *end || !isfinite(v)) return SV_FAIL;
     *out = v;
     return SV_OK;
+}
+
+void cli_set_threads(int requested) {
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus > 0 && requested > cpus) {
+        fprintf(stderr, "shortv: note: -t %d capped at the %ld online CPUs\n", requested, cpus);
+        requested = (int)cpus;
+    }
+    sv_set_threads(requested);
+}
+
+int cli_flush_stdout(sv_error *err) {
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout)) return SV_OK;
+    return sv_fail(err, "stdout: write failed (%s)", strerror(errno ? errno : EIO));
 }

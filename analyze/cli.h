@@ -18,8 +18,16 @@ void cli_getopt_start(void);
 int cli_parse_int(const char *s, int *out);
 /* Finite number; 0 on success. */
 int cli_parse_double(const char *s, double *out);
+/* -t N: OpenBLAS threads, capped at the online CPUs (more only contend for
+ * them: -t 1000 ran 6x slower) with a note on stderr; 0: OpenBLAS's default. */
+void cli_set_threads(int requested);
 /* "visual" or "text"; 0 on success. */
 int cli_parse_group(const char *s, sv_group *out);
+
+/* Output that did not reach its destination (a full disk, /dev/full) is a
+ * failure, not a success with a truncated result: flushes stdout and fails
+ * if any write to it failed. main calls it after every command. */
+int cli_flush_stdout(sv_error *err);
 
 /* What a subcommand's option parser returns for --help, besides SV_OK and SV_FAIL. */
 #define CLI_HELP 1

@@ -8,7 +8,6 @@
 #include "calibrate.h"
 #include "cli.h"
 #include "lcfile.h"
-#include "matmul.h"
 
 static const char usage[] =
     "usage: shortv calibrate -m DIR --data MANIFEST [--groups visual,text] [--limit N]\n"
@@ -110,7 +109,7 @@ int cli_calibrate(int argc, char **argv, sv_error *err) {
     if (optind < argc) return cli_usage_error(err, "calibrate", "unexpected extra argument");
     if (!p.model_dir || !p.manifest || !p.output)
         return cli_usage_error(err, "calibrate", "-m DIR, --data MANIFEST and -o LC.h5 are required");
-    sv_set_threads(threads);
+    cli_set_threads(threads);
     if (isatty(STDERR_FILENO)) p.progress = print_progress;
     p.stop = &interrupted;
     stop_on_signals();

@@ -111,7 +111,7 @@ static int load_model_config(const options *o, const sv_lc_data *lc, sv_config *
 static int write_output(const options *o, const char *text, sv_error *err) {
     if (!o->out || strcmp(o->out, "-") == 0) {
         fputs(text, stdout);
-        return SV_OK;
+        return cli_flush_stdout(err); /* before the summary says it worked */
     }
     return sv_write_text_atomic(o->out, text, err);
 }

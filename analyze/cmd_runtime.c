@@ -66,7 +66,7 @@ static int cmd_preprocess(const options *o, sv_error *err) {
 /* Loads the model and a context for n_ctx positions. */
 static int open_model(const options *o, sv_model **m, sv_context **ctx, size_t n_ctx,
                       sv_error *err) {
-    sv_set_threads(o->threads);
+    cli_set_threads(o->threads);
     if (sv_model_load(m, o->model, err)) return SV_FAIL;
     if (sv_context_new(ctx, *m, n_ctx, err)) {
         sv_model_free(*m);
@@ -141,13 +141,28 @@ static void print_profile(const session *s) {
     free(flops), free(dense);
 }
 
+/* The prompt and max_new generated tokens must fit the model's context: said
+ * as the prompt's or the option's fault, which they are, before any work. */
+static int check_room(const session *s, int max_new, sv_error *err) {
+    size_t max = (size_t)s->m->cfg.text.max_pos, n = s->prompt.n;
+    if (n > max)
+        return sv_fail(err, "prompt: %zu positions with the image's visual tokens, more than the "
+                       "model's context (max_position_embeddings %zu)", n, max);
+    if (n + (size_t)max_new > max)
+        return sv_fail(err, "generate: -n %d: the prompt's %zu positions plus %d new tokens "
+                       "exceed the model's context of %zu positions; -n %zu fits", max_new, n,
+                       max_new, max, max - n);
+    return SV_OK;
+}
+
 /* Model, prompt, image and prefill: everything `logits` and `generate` share. */
 static int session_prefill(session *s, const options *o, int max_new, sv_error *err) {
     memset(s, 0, sizeof *s);
-    sv_set_threads(o->threads);
+    cli_set_threads(o->threads);
     if (sv_model_load(&s->m, o->model, err) ||
         sv_freeze_options(o->freeze, o->freeze_layers, &s->m->cfg, &s->modes, &s->group, err) ||
         sv_prompt_for_image(s->m, o->prompt, o->tmpl, o->aspect, o->image, &s->prompt, err) ||
+        check_room(s, max_new, err) ||
         sv_context_new(&s->ctx, s->m, s->prompt.n + (size_t)max_new, err) ||
         sv_encode_image_file(s->ctx, o->image, o->aspect, &s->image, err))
         goto fail;

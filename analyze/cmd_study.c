@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "matmul.h"
 #include "study.h"
 
 static const char usage[] =
@@ -156,7 +155,7 @@ int cli_study(int argc, char **argv, sv_error *err) {
     int rc = parse_options(argc, argv, &o, err);
     if (cli_help_done(rc, usage)) return SV_OK;
     if (rc != SV_OK) return rc;
-    sv_set_threads(o.threads);
+    cli_set_threads(o.threads);
     double start = seconds();
     if (isatty(STDERR_FILENO)) o.p.on_answer = print_progress, o.p.user = &start;
     sv_study s;

@@ -1,10 +1,13 @@
+#include <errno.h>
 #include <hdf5.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "atomic_file.h"
 #include "lcfile.h"
 #include "version.h"
 
@@ -18,18 +21,18 @@ static const char *const row_ints[] = {"/samples/visual_start", "/samples/visual
 
 const char *sv_group_name(int g) { return group_names[g]; }
 
+/* A sweep's output: every row and skipped line so far, in memory; each change
+ * rewrites the whole file (small: n_samples x n_layers doubles per group). */
 struct sv_lcfile {
-    hid_t file;
     char path[1024];
-    sv_lc_meta meta;
-    size_t n_rows;
-    int marked_incomplete; /* complete = 0 has been written */
+    sv_lc_data d;
+    size_t cap, skip_cap; /* rows and skipped lines allocated in d */
 };
 
 /* HDF5 prints its error stack by default; library code must stay silent. */
 static void silence_hdf5(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
-/* ---------------------------------------------------------------- writing helpers */
+/* ---------------------------------------------------------------- building a file image */
 
 /* Object creation without modification times, so equal inputs give equal bytes. */
 static hid_t untimed_plist(hid_t cls) {
@@ -48,7 +51,6 @@ static hid_t utf8_string_type(size_t len) {
 /* Variable-length UTF-8, which h5py returns as str (fixed-length comes back as bytes). */
 static int write_attr_string(hid_t obj, const char *name, const char *value) {
     hid_t t = utf8_string_type(0), s = H5Screate(H5S_SCALAR);
-    if (H5Aexists(obj, name) > 0) H5Adelete(obj, name);
     hid_t a = H5Acreate2(obj, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
     herr_t rc = a < 0 ? -1 : H5Awrite(a, t, &value);
     H5Aclose(a), H5Sclose(s), H5Tclose(t);
@@ -57,7 +59,6 @@ static int write_attr_string(hid_t obj, const char *name, const char *value) {
 
 static int write_attr_int(hid_t obj, const char *name, int64_t value) {
     hid_t s = H5Screate(H5S_SCALAR);
-    if (H5Aexists(obj, name) > 0) H5Adelete(obj, name);
     hid_t a = H5Acreate2(obj, name, H5T_STD_I64LE, s, H5P_DEFAULT, H5P_DEFAULT);
     herr_t rc = a < 0 ? -1 : H5Awrite(a, H5T_NATIVE_INT64, &value);
     H5Aclose(a), H5Sclose(s);
@@ -72,10 +73,9 @@ static void groups_string(int groups, char *out, size_t size) {
                      group_names[g]);
 }
 
-static int write_meta(hid_t file, const sv_lc_meta *m) {
-    char groups[64], created[64];
-    time_t now = time(NULL);
-    strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+static int write_meta(hid_t file, const sv_lc_data *d, int complete) {
+    const sv_lc_meta *m = &d->meta;
+    char groups[64];
     groups_string(m->groups, groups, sizeof groups);
     return write_attr_string(file, "format", FORMAT_NAME) ||
            write_attr_int(file, "format_version", FORMAT_VERSION) ||
@@ -86,29 +86,45 @@ static int write_meta(hid_t file, const sv_lc_meta *m) {
            write_attr_int(file, "n_layers", m->n_layers) ||
            write_attr_string(file, "groups", groups) ||
            write_attr_string(file, "aspect", m->aspect) ||
+           write_attr_int(file, "naive", m->naive) ||
            write_attr_string(file, "metric", SV_LC_METRIC) ||
            write_attr_string(file, "position", SV_LC_POSITION) ||
            write_attr_string(file, "tool_version", "shortv " SHORTV_VERSION) ||
-           write_attr_string(file, "created", created) || write_attr_int(file, "complete", 0);
+           write_attr_string(file, "created", d->created) ||
+           write_attr_int(file, "complete", complete);
 }
 
-/* An empty dataset that grows along its first axis. cols 0: 1-D. */
-static int create_growing(hid_t file, const char *name, hid_t type, hsize_t cols, int gzip) {
+/* A dataset of `rows` rows (cols values each; cols 0: 1-D) that h5py can still
+ * extend along its first axis, as the files of earlier versions could. */
+static int write_growing(hid_t file, const char *name, hid_t file_type, hid_t mem_type,
+                         hsize_t rows, hsize_t cols, int gzip, const void *data) {
     int rank = cols ? 2 : 1;
-    hsize_t dims[2] = {0, cols}, maxdims[2] = {H5S_UNLIMITED, cols}, chunk[2] = {CHUNK_ROWS, cols};
+    hsize_t dims[2] = {rows, cols}, maxdims[2] = {H5S_UNLIMITED, cols},
+            chunk[2] = {CHUNK_ROWS, cols};
     hid_t space = H5Screate_simple(rank, dims, maxdims), dcpl = untimed_plist(H5P_DATASET_CREATE);
     H5Pset_chunk(dcpl, rank, chunk);
     if (gzip) H5Pset_deflate(dcpl, 6);
-    hid_t d = H5Dcreate2(file, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-    H5Pclose(dcpl), H5Sclose(space);
-    if (d < 0) return SV_FAIL;
-    H5Dclose(d);
-    return SV_OK;
+    hid_t d = H5Dcreate2(file, name, file_type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    herr_t rc = d < 0 ? -1 : 0;
+    if (rc >= 0 && rows) rc = H5Dwrite(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
+    H5Dclose(d), H5Pclose(dcpl), H5Sclose(space);
+    return rc < 0 ? SV_FAIL : SV_OK;
 }
 
-static int create_layout(hid_t file, const sv_lc_meta *m) {
+static int write_vector(hid_t file, const char *name, hid_t file_type, hid_t mem_type,
+                        hsize_t n, const void *data) {
+    hid_t space = H5Screate_simple(1, &n, NULL), dcpl = untimed_plist(H5P_DATASET_CREATE);
+    hid_t d = H5Dcreate2(file, name, file_type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    herr_t rc = d < 0 ? -1 : H5Dwrite(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
+    H5Dclose(d), H5Pclose(dcpl), H5Sclose(space);
+    return rc < 0 ? SV_FAIL : SV_OK;
+}
+
+static int write_rows(hid_t file, const sv_lc_data *d) {
     hid_t gcpl = untimed_plist(H5P_GROUP_CREATE), str = utf8_string_type(0);
     const char *groups[] = {"/lc", "/order", "/samples", "/skipped"};
+    const int64_t *ints[] = {d->visual_start, d->visual_end, d->n_tokens};
+    hsize_t n = d->n_samples;
     int rc = SV_OK;
     for (size_t i = 0; i < 4 && rc == SV_OK; i++) {
         hid_t g = H5Gcreate2(file, groups[i], H5P_DEFAULT, gcpl, H5P_DEFAULT);
@@ -118,106 +134,22 @@ static int create_layout(hid_t file, const sv_lc_meta *m) {
     for (int g = 0; g < SV_N_GROUPS && rc == SV_OK; g++) {
         char name[64];
         snprintf(name, sizeof name, "/lc/%s", group_names[g]);
-        if (m->groups >> g & 1) rc = create_growing(file, name, H5T_IEEE_F64LE, m->n_layers, 1);
+        if (d->meta.groups >> g & 1)
+            rc = write_growing(file, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, n,
+                               (hsize_t)d->meta.n_layers, 1, d->lc[g]);
     }
     for (size_t i = 0; i < 3 && rc == SV_OK; i++)
-        rc = create_growing(file, row_ints[i], H5T_STD_I64LE, 0, 0);
-    if (rc == SV_OK) rc = create_growing(file, "/samples/id", str, 0, 0);
-    if (rc == SV_OK) rc = create_growing(file, "/samples/type", str, 0, 0);
-    if (rc == SV_OK) rc = create_growing(file, "/skipped/line", H5T_STD_I64LE, 0, 0);
-    if (rc == SV_OK) rc = create_growing(file, "/skipped/reason", str, 0, 0);
+        rc = write_growing(file, row_ints[i], H5T_STD_I64LE, H5T_NATIVE_INT64, n, 0, 0, ints[i]);
+    if (rc == SV_OK) rc = write_growing(file, "/samples/id", str, str, n, 0, 0, d->ids);
+    if (rc == SV_OK) rc = write_growing(file, "/samples/type", str, str, n, 0, 0, d->types);
+    if (rc == SV_OK)
+        rc = write_growing(file, "/skipped/line", H5T_STD_I64LE, H5T_NATIVE_INT64, d->n_skipped,
+                           0, 0, d->skipped_line);
+    if (rc == SV_OK)
+        rc = write_growing(file, "/skipped/reason", str, str, d->n_skipped, 0, 0,
+                           d->skipped_reason);
     H5Tclose(str), H5Pclose(gcpl);
     return rc;
-}
-
-/* Writes row `row` (cols values, or one scalar when cols == 0) of a growing dataset. */
-static int write_row(hid_t file, const char *name, hid_t mem_type, size_t row, hsize_t cols,
-                     const void *data) {
-    hid_t d = H5Dopen2(file, name, H5P_DEFAULT);
-    if (d < 0) return SV_FAIL;
-    int rank = cols ? 2 : 1;
-    hsize_t size[2] = {row + 1, cols}, start[2] = {row, 0}, count[2] = {1, cols};
-    herr_t rc = H5Dset_extent(d, size);
-    hid_t fspace = H5Dget_space(d), mspace = H5Screate_simple(rank, count, NULL);
-    if (rc >= 0) rc = H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL);
-    if (rc >= 0) rc = H5Dwrite(d, mem_type, mspace, fspace, H5P_DEFAULT, data);
-    H5Sclose(mspace), H5Sclose(fspace), H5Dclose(d);
-    return rc < 0 ? SV_FAIL : SV_OK;
-}
-
-static size_t rows_of(hid_t file, const char *name) {
-    hid_t d = H5Dopen2(file, name, H5P_DEFAULT);
-    if (d < 0) return 0;
-    hid_t s = H5Dget_space(d);
-    hsize_t dims[2] = {0, 0};
-    H5Sget_simple_extent_dims(s, dims, NULL);
-    H5Sclose(s), H5Dclose(d);
-    return (size_t)dims[0];
-}
-
-/* ---------------------------------------------------------------- create / resume / append */
-
-int sv_lcfile_create(sv_lcfile **out, const char *path, const sv_lc_meta *meta, sv_error *err) {
-    silence_hdf5();
-    *out = NULL;
-    sv_lcfile *f = calloc(1, sizeof *f);
-    if (!f) return sv_fail(err, "%s: out of memory", path);
-    snprintf(f->path, sizeof f->path, "%s", path);
-    f->meta = *meta;
-    f->marked_incomplete = 1;
-    f->file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f->file < 0) {
-        free(f);
-        return sv_fail(err, "%s: cannot create (does the folder exist?)", path);
-    }
-    if (write_meta(f->file, meta) || create_layout(f->file, meta) ||
-        H5Fflush(f->file, H5F_SCOPE_GLOBAL) < 0) {
-        sv_lcfile_close(f);
-        remove(path);
-        return sv_fail(err, "%s: cannot write the HDF5 layout", path);
-    }
-    *out = f;
-    return SV_OK;
-}
-
-int sv_lcfile_append(sv_lcfile *f, const char *id, const char *type, int64_t visual_start,
-                     int64_t visual_end, int64_t n_tokens, const double *const lc[SV_N_GROUPS],
-                     sv_error *err) {
-    int64_t ints[3] = {visual_start, visual_end, n_tokens};
-    const char *type_text = type ? type : "";
-    /* a finished file being extended again stops claiming to be complete */
-    if (!f->marked_incomplete && write_attr_int(f->file, "complete", 0))
-        return sv_fail(err, "%s: cannot update the complete flag", f->path);
-    f->marked_incomplete = 1;
-    hid_t str = utf8_string_type(0);
-    int rc = SV_OK;
-    for (int g = 0; g < SV_N_GROUPS && rc == SV_OK; g++) {
-        char name[64];
-        snprintf(name, sizeof name, "/lc/%s", group_names[g]);
-        if (f->meta.groups >> g & 1)
-            rc = write_row(f->file, name, H5T_NATIVE_DOUBLE, f->n_rows, f->meta.n_layers, lc[g]);
-    }
-    for (int i = 0; i < 3 && rc == SV_OK; i++)
-        rc = write_row(f->file, row_ints[i], H5T_NATIVE_INT64, f->n_rows, 0, &ints[i]);
-    if (rc == SV_OK) rc = write_row(f->file, "/samples/type", str, f->n_rows, 0, &type_text);
-    /* the id goes last: a row counts as present once its id is written */
-    if (rc == SV_OK) rc = write_row(f->file, "/samples/id", str, f->n_rows, 0, &id);
-    H5Tclose(str);
-    if (rc == SV_OK && H5Fflush(f->file, H5F_SCOPE_GLOBAL) < 0) rc = SV_FAIL;
-    if (rc) return sv_fail(err, "%s: cannot append sample '%s'", f->path, id);
-    f->n_rows++;
-    return SV_OK;
-}
-
-int sv_lcfile_skip(sv_lcfile *f, int64_t line, const char *reason, sv_error *err) {
-    size_t row = rows_of(f->file, "/skipped/reason");
-    hid_t str = utf8_string_type(0);
-    int rc = write_row(f->file, "/skipped/line", H5T_NATIVE_INT64, row, 0, &line) ||
-             write_row(f->file, "/skipped/reason", str, row, 0, &reason) ||
-             H5Fflush(f->file, H5F_SCOPE_GLOBAL) < 0;
-    H5Tclose(str);
-    return rc ? sv_fail(err, "%s: cannot record skipped line %lld", f->path, (long long)line)
-              : SV_OK;
 }
 
 void sv_lc_summarise(const double *lc, size_t n, int n_layers, double *mean, double *std,
@@ -237,14 +169,245 @@ void sv_lc_summarise(const double *lc, size_t n, int n_layers, double *mean, dou
     }
 }
 
-static int write_vector(hid_t file, const char *name, hid_t file_type, hid_t mem_type,
-                        hsize_t n, const void *data) {
-    hid_t space = H5Screate_simple(1, &n, NULL), dcpl = untimed_plist(H5P_DATASET_CREATE);
-    if (H5Lexists(file, name, H5P_DEFAULT) > 0) H5Ldelete(file, name, H5P_DEFAULT);
-    hid_t d = H5Dcreate2(file, name, file_type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-    herr_t rc = d < 0 ? -1 : H5Dwrite(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
-    H5Dclose(d), H5Pclose(dcpl), H5Sclose(space);
-    return rc < 0 ? SV_FAIL : SV_OK;
+/* Means, stds and orders of every swept group (d's were summarised from its rows). */
+static int write_summary(hid_t file, const sv_lc_data *d) {
+    int rc = SV_OK;
+    hsize_t L = (hsize_t)d->meta.n_layers;
+    for (int g = 0; g < SV_N_GROUPS && rc == SV_OK; g++) {
+        if (!(d->meta.groups >> g & 1)) continue;
+        char name[64];
+        snprintf(name, sizeof name, "/lc/%s_mean", group_names[g]);
+        rc = write_vector(file, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, L, d->mean[g]);
+        snprintf(name, sizeof name, "/lc/%s_std", group_names[g]);
+        rc = rc || write_vector(file, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, L, d->std[g]);
+        snprintf(name, sizeof name, "/order/%s", group_names[g]);
+        rc = rc || write_vector(file, name, H5T_STD_I32LE, H5T_NATIVE_INT32, L, d->order[g]);
+    }
+    return rc;
+}
+
+/* The whole file, built in memory (HDF5's core driver, no backing store) and
+ * returned as malloc'd bytes: HDF5 itself never writes to disk,
+ * so a full disk or a kill mid-write cannot leave it a half-updated file;
+ * the bytes go through sv_atomic_file instead, which reports errno. */
+static int build_image(const sv_lcfile *f, int complete, void **image, size_t *size) {
+    *image = NULL;
+    silence_hdf5();
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_fapl_core(fapl, 1 << 16, 0);
+    hid_t file = H5Fcreate(f->path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
+    if (file < 0) return SV_FAIL;
+    int rc = write_meta(file, &f->d, complete) || write_rows(file, &f->d) ||
+             (complete && write_summary(file, &f->d)) || H5Fflush(file, H5F_SCOPE_GLOBAL) < 0;
+    ssize_t n = rc ? -1 : H5Fget_file_image(file, NULL, 0);
+    *image = n > 0 ? malloc((size_t)n) : NULL;
+    if (!*image || H5Fget_file_image(file, *image, (size_t)n) != n) rc = SV_FAIL;
+    H5Fclose(file);
+    *size = rc ? 0 : (size_t)n;
+    return rc ? SV_FAIL : SV_OK;
+}
+
+/* Replaces f->path with the current state, atomically: a reader, a kill or a
+ * full disk sees the previous state or this one. */
+static int save(sv_lcfile *f, int complete, sv_error *err) {
+    void *image;
+    size_t size;
+    if (build_image(f, complete, &image, &size)) {
+        free(image);
+        return sv_fail(err, "%s: cannot build the HDF5 file (out of memory?)", f->path);
+    }
+    sv_atomic_file a;
+    int rc = sv_atomic_open(&a, f->path, err);
+    if (rc == SV_OK) {
+        fwrite(image, 1, size, a.f);
+        rc = sv_atomic_commit(&a, err);
+    }
+    free(image);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- create / resume / append */
+
+/* Room for one more row (every per-row array of f->d grows together). */
+static int reserve_row(sv_lcfile *f) {
+    if (f->d.n_samples < f->cap) return SV_OK;
+    size_t cap = f->cap ? 2 * f->cap : 16, L = (size_t)f->d.meta.n_layers;
+    void **arrays[] = {(void **)&f->d.ids, (void **)&f->d.types, (void **)&f->d.visual_start,
+                       (void **)&f->d.visual_end, (void **)&f->d.n_tokens,
+                       (void **)&f->d.lc[0], (void **)&f->d.lc[1]};
+    size_t sizes[] = {sizeof(char *), sizeof(char *), sizeof(int64_t), sizeof(int64_t),
+                      sizeof(int64_t), L * sizeof(double), L * sizeof(double)};
+    for (int g = 0; g < SV_N_GROUPS; g++)
+        if (!(f->d.meta.groups >> g & 1)) sizes[5 + g] = 0;
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        if (!sizes[i]) continue;
+        void *p = realloc(*arrays[i], cap * sizes[i]);
+        if (!p) return SV_FAIL;
+        *arrays[i] = p;
+    }
+    f->cap = cap;
+    return SV_OK;
+}
+
+static sv_lcfile *new_lcfile(const char *path) {
+    sv_lcfile *f = calloc(1, sizeof *f);
+    if (f) snprintf(f->path, sizeof f->path, "%s", path);
+    return f;
+}
+
+int sv_lcfile_create(sv_lcfile **out, const char *path, const sv_lc_meta *meta, sv_error *err) {
+    *out = NULL;
+    /* nothing is written before the first sample, but a folder that cannot
+     * take the file is better found now than after the first sample */
+    sv_atomic_file probe;
+    if (sv_atomic_open(&probe, path, err)) return SV_FAIL;
+    sv_atomic_abort(&probe);
+    sv_lcfile *f = new_lcfile(path);
+    if (!f) return sv_fail(err, "%s: out of memory", path);
+    f->d.meta = *meta;
+    time_t now = time(NULL);
+    strftime(f->d.created, sizeof f->d.created, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    *out = f;
+    return SV_OK;
+}
+
+/* Paths that name the same file, however typed (relative, trailing slash, links). */
+static int same_path(const char *a, const char *b) {
+    char ra[PATH_MAX], rb[PATH_MAX];
+    return !strcmp(a, b) || (realpath(a, ra) && realpath(b, rb) && !strcmp(ra, rb));
+}
+
+/* The first argument a resumed sweep would change, or NULL if none. */
+static const char *meta_difference(const sv_lc_meta *a, const sv_lc_meta *b) {
+    if (!same_path(a->model, b->model)) return "model";
+    if (strcmp(a->config_hash, b->config_hash) || a->n_layers != b->n_layers)
+        return "model config.json";
+    if (!same_path(a->manifest, b->manifest)) return "manifest";
+    if (a->seed != b->seed) return "seed";
+    if (a->limit != b->limit) return "limit";
+    if (a->groups != b->groups) return "groups";
+    if (strcmp(a->aspect, b->aspect)) return "aspect";
+    if (a->naive != b->naive) return "--naive";
+    return NULL;
+}
+
+int sv_lcfile_resume(sv_lcfile **out, const char *path, const sv_lc_meta *meta, size_t *n_done,
+                     sv_error *err) {
+    *out = NULL;
+    sv_lcfile *f = new_lcfile(path);
+    if (!f) return sv_fail(err, "%s: out of memory", path);
+    if (sv_lc_read(&f->d, path, err)) {
+        free(f);
+        return SV_FAIL;
+    }
+    const char *diff = meta_difference(&f->d.meta, meta);
+    if (diff) {
+        sv_lcfile_close(f);
+        return sv_fail(err, "%s: was made with another %s; --resume needs the same arguments "
+                            "(model, manifest, seed, limit, groups, aspect, --naive)", path, diff);
+    }
+    f->cap = f->d.n_samples;
+    if (!f->d.types) { /* a file of an older shortv, or no sample has a type */
+        f->d.types = calloc(f->cap ? f->cap : 1, sizeof *f->d.types);
+        for (size_t i = 0; f->d.types && i < f->cap; i++)
+            if (!(f->d.types[i] = strdup(""))) break;
+        if (!f->d.types || (f->cap && !f->d.types[f->cap - 1])) {
+            sv_lcfile_close(f);
+            return sv_fail(err, "%s: out of memory", path);
+        }
+    }
+    f->skip_cap = f->d.n_skipped;
+    *n_done = f->d.n_samples;
+    *out = f;
+    return SV_OK;
+}
+
+const sv_lc_data *sv_lcfile_data(const sv_lcfile *f) { return &f->d; }
+
+int sv_lcfile_append(sv_lcfile *f, const char *id, const char *type, int64_t visual_start,
+                     int64_t visual_end, int64_t n_tokens, const double *const lc[SV_N_GROUPS],
+                     sv_error *err) {
+    sv_lc_data *d = &f->d;
+    size_t i = d->n_samples, L = (size_t)d->meta.n_layers;
+    if (reserve_row(f)) return sv_fail(err, "%s: out of memory", f->path);
+    d->ids[i] = strdup(id);
+    d->types[i] = strdup(type ? type : "");
+    if (!d->ids[i] || !d->types[i]) {
+        free(d->ids[i]), free(d->types[i]);
+        return sv_fail(err, "%s: out of memory", f->path);
+    }
+    d->visual_start[i] = visual_start, d->visual_end[i] = visual_end, d->n_tokens[i] = n_tokens;
+    for (int g = 0; g < SV_N_GROUPS; g++)
+        if (d->meta.groups >> g & 1) memcpy(d->lc[g] + i * L, lc[g], L * sizeof(double));
+    d->n_samples++;
+    if (save(f, 0, err) == SV_OK) return SV_OK;
+    /* not on disk: the row is not kept either, so memory and file agree */
+    d->n_samples--;
+    free(d->ids[i]), free(d->types[i]);
+    return SV_FAIL;
+}
+
+int sv_lcfile_skip(sv_lcfile *f, int64_t line, const char *reason, sv_error *err) {
+    sv_lc_data *d = &f->d;
+    if (d->n_skipped == f->skip_cap) {
+        size_t cap = f->skip_cap ? 2 * f->skip_cap : 16;
+        int64_t *lines = realloc(d->skipped_line, cap * sizeof *lines);
+        if (lines) d->skipped_line = lines;
+        char **reasons = lines ? realloc(d->skipped_reason, cap * sizeof *reasons) : NULL;
+        if (!reasons) return sv_fail(err, "%s: out of memory", f->path);
+        d->skipped_reason = reasons, f->skip_cap = cap;
+    }
+    if (!(d->skipped_reason[d->n_skipped] = strdup(reason)))
+        return sv_fail(err, "%s: out of memory", f->path);
+    d->skipped_line[d->n_skipped++] = line;
+    return SV_OK;
+}
+
+/* mean/std/order of every swept group from the rows (allocated on first use). */
+static int summarise(sv_lc_data *d) {
+    int L = d->meta.n_layers;
+    for (int g = 0; g < SV_N_GROUPS; g++) {
+        if (!(d->meta.groups >> g & 1)) continue;
+        if (!d->mean[g]) d->mean[g] = malloc((size_t)L * sizeof(double));
+        if (!d->std[g]) d->std[g] = malloc((size_t)L * sizeof(double));
+        if (!d->order[g]) d->order[g] = malloc((size_t)L * sizeof(int32_t));
+        if (!d->mean[g] || !d->std[g] || !d->order[g]) return SV_FAIL;
+        sv_lc_summarise(d->lc[g], d->n_samples, L, d->mean[g], d->std[g], d->order[g]);
+    }
+    return SV_OK;
+}
+
+int sv_lcfile_finish(sv_lcfile *f, sv_error *err) {
+    int rc;
+    if (f->d.n_samples == 0)
+        rc = sv_fail(err, "%s: no sample was measured (%zu skipped%s%s); nothing written",
+                     f->path, f->d.n_skipped, f->d.n_skipped ? ", the first: " : "",
+                     f->d.n_skipped ? f->d.skipped_reason[0] : "");
+    else if (summarise(&f->d))
+        rc = sv_fail(err, "%s: out of memory", f->path);
+    else
+        rc = save(f, 1, err);
+    sv_lcfile_close(f);
+    return rc;
+}
+
+void sv_lcfile_close(sv_lcfile *f) {
+    if (!f) return;
+    sv_lc_data_free(&f->d);
+    free(f);
+}
+
+/* ---------------------------------------------------------------- reading */
+
+static size_t rows_of(hid_t file, const char *name) {
+    hid_t d = H5Dopen2(file, name, H5P_DEFAULT);
+    if (d < 0) return 0;
+    hid_t s = H5Dget_space(d);
+    hsize_t dims[2] = {0, 0};
+    H5Sget_simple_extent_dims(s, dims, NULL);
+    H5Sclose(s), H5Dclose(d);
+    return (size_t)dims[0];
 }
 
 static int read_matrix(hid_t file, const char *name, size_t rows, size_t cols, double *out) {
@@ -258,47 +421,6 @@ static int read_matrix(hid_t file, const char *name, size_t rows, size_t cols, d
     H5Sclose(mspace), H5Sclose(fspace), H5Dclose(d);
     return rc < 0 ? SV_FAIL : SV_OK;
 }
-
-static int write_summary(sv_lcfile *f, int g) {
-    int L = f->meta.n_layers;
-    size_t n = f->n_rows;
-    double *lc = malloc((n ? n : 1) * L * sizeof(double)), *mean = malloc(L * sizeof(double)),
-           *std = malloc(L * sizeof(double));
-    int32_t *order = malloc(L * sizeof(int32_t));
-    char name[64];
-    snprintf(name, sizeof name, "/lc/%s", group_names[g]);
-    int rc = !lc || !mean || !std || !order || read_matrix(f->file, name, n, L, lc);
-    if (rc == SV_OK) {
-        sv_lc_summarise(lc, n, L, mean, std, order);
-        snprintf(name, sizeof name, "/lc/%s_mean", group_names[g]);
-        rc = write_vector(f->file, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, L, mean);
-        snprintf(name, sizeof name, "/lc/%s_std", group_names[g]);
-        rc = rc || write_vector(f->file, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, L, std);
-        snprintf(name, sizeof name, "/order/%s", group_names[g]);
-        rc = rc || write_vector(f->file, name, H5T_STD_I32LE, H5T_NATIVE_INT32, L, order);
-    }
-    free(lc), free(mean), free(std), free(order);
-    return rc ? SV_FAIL : SV_OK;
-}
-
-int sv_lcfile_finish(sv_lcfile *f, sv_error *err) {
-    int rc = SV_OK;
-    for (int g = 0; g < SV_N_GROUPS && rc == SV_OK; g++)
-        if (f->meta.groups >> g & 1) rc = write_summary(f, g);
-    if (rc == SV_OK) rc = write_attr_int(f->file, "complete", 1);
-    if (rc == SV_OK && H5Fflush(f->file, H5F_SCOPE_GLOBAL) < 0) rc = SV_FAIL;
-    if (rc) sv_fail(err, "%s: cannot write the summary", f->path);
-    sv_lcfile_close(f);
-    return rc;
-}
-
-void sv_lcfile_close(sv_lcfile *f) {
-    if (!f) return;
-    if (f->file >= 0) H5Fclose(f->file);
-    free(f);
-}
-
-/* ---------------------------------------------------------------- reading */
 
 static int read_attr_string(hid_t obj, const char *name, char *out, size_t size) {
     out[0] = 0;
@@ -341,16 +463,15 @@ static int parse_groups(const char *s, int *groups) {
 }
 
 /* Opens path and reads the root attributes, rejecting files that are not LC files. */
-static hid_t open_lc(const char *path, unsigned mode, sv_lc_meta *m, int64_t *complete,
-                     sv_error *err) {
+static hid_t open_lc(const char *path, sv_lc_meta *m, int64_t *complete, sv_error *err) {
     silence_hdf5();
     FILE *probe = fopen(path, "rb");
     if (!probe) {
-        sv_fail(err, "%s: cannot open", path);
+        sv_fail(err, "%s: cannot open (%s)", path, strerror(errno));
         return -1;
     }
     fclose(probe);
-    hid_t file = H5Fopen(path, mode, H5P_DEFAULT);
+    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (file < 0) {
         sv_fail(err, "%s: not an HDF5 file, or truncated", path);
         return -1;
@@ -379,6 +500,9 @@ static hid_t open_lc(const char *path, unsigned mode, sv_lc_meta *m, int64_t *co
         return -1;
     }
     m->n_layers = (int)n_layers;
+    int64_t naive = 0; /* absent from the files of shortv before it: fast sweeps */
+    if (H5Aexists(file, "naive") > 0 && read_attr_int(file, "naive", &naive) == SV_OK)
+        m->naive = naive != 0;
     return file;
 }
 
@@ -398,47 +522,6 @@ static size_t complete_rows(hid_t file, const sv_lc_meta *m) {
         }
     }
     return n;
-}
-
-static int same_meta(const sv_lc_meta *a, const sv_lc_meta *b) {
-    return !strcmp(a->model, b->model) && !strcmp(a->config_hash, b->config_hash) &&
-           !strcmp(a->manifest, b->manifest) && a->seed == b->seed && a->limit == b->limit &&
-           a->n_layers == b->n_layers && a->groups == b->groups && !strcmp(a->aspect, b->aspect);
-}
-
-int sv_lcfile_resume(sv_lcfile **out, const char *path, const sv_lc_meta *meta, size_t *n_done,
-                     sv_error *err) {
-    *out = NULL;
-    sv_lc_meta found;
-    int64_t complete;
-    hid_t file = open_lc(path, H5F_ACC_RDWR, &found, &complete, err);
-    if (file < 0) return SV_FAIL;
-    if (!same_meta(&found, meta)) {
-        H5Fclose(file);
-        return sv_fail(err, "%s: was made with other arguments (model, manifest, seed, limit, "
-                            "groups or aspect); --resume needs the same ones", path);
-    }
-    sv_lcfile *f = calloc(1, sizeof *f);
-    if (!f) {
-        H5Fclose(file);
-        return sv_fail(err, "%s: out of memory", path);
-    }
-    snprintf(f->path, sizeof f->path, "%s", path);
-    f->file = file;
-    f->meta = *meta;
-    f->n_rows = *n_done = complete_rows(file, meta);
-    if (!H5Lexists(file, "/samples/type", H5P_DEFAULT)) { /* a file of an older shortv */
-        hid_t str = utf8_string_type(0);
-        int rc = create_growing(file, "/samples/type", str, 0, 0);
-        H5Tclose(str);
-        if (rc) {
-            sv_lcfile_close(f);
-            return sv_fail(err, "%s: cannot add /samples/type", path);
-        }
-    }
-    f->marked_incomplete = !complete;
-    *out = f;
-    return SV_OK;
 }
 
 static int read_ints(hid_t file, const char *name, size_t n, int64_t *out) {
@@ -504,10 +587,36 @@ static int read_group(hid_t file, sv_lc_data *d, int g) {
     return SV_OK;
 }
 
+/* What every reader (freeze, compare, report, plot, study, --resume) relies on:
+ * LC values are KL divergences, finite and >= 0 (a NaN would sort as a layer
+ * to freeze); each visual span lies inside its prompt; a complete sweep holds
+ * samples. */
+static int validate(const sv_lc_data *d, const char *path, sv_error *err) {
+    size_t L = (size_t)d->meta.n_layers;
+    if (d->complete && d->n_samples == 0)
+        return sv_fail(err, "%s: marked complete but holds no samples", path);
+    for (size_t i = 0; i < d->n_samples; i++) {
+        if (!(0 <= d->visual_start[i] && d->visual_start[i] <= d->visual_end[i] &&
+              d->visual_end[i] <= d->n_tokens[i]))
+            return sv_fail(err, "%s: sample '%s' has a visual span [%lld, %lld) outside its "
+                           "%lld tokens", path, d->ids[i], (long long)d->visual_start[i],
+                           (long long)d->visual_end[i], (long long)d->n_tokens[i]);
+        for (int g = 0; g < SV_N_GROUPS; g++)
+            for (size_t l = 0; d->lc[g] && l < L; l++) {
+                double v = d->lc[g][i * L + l];
+                if (!(isfinite(v) && v >= 0))
+                    return sv_fail(err, "%s: /lc/%s holds %g for sample '%s', layer %zu (an LC "
+                                   "must be a finite number >= 0)", path, group_names[g], v,
+                                   d->ids[i], l);
+            }
+    }
+    return SV_OK;
+}
+
 int sv_lc_read(sv_lc_data *d, const char *path, sv_error *err) {
     memset(d, 0, sizeof *d);
     int64_t complete;
-    hid_t file = open_lc(path, H5F_ACC_RDONLY, &d->meta, &complete, err);
+    hid_t file = open_lc(path, &d->meta, &complete, err);
     if (file < 0) return SV_FAIL;
     d->complete = (int)complete;
     read_attr_string(file, "tool_version", d->tool_version, sizeof d->tool_version);
@@ -534,6 +643,10 @@ int sv_lc_read(sv_lc_data *d, const char *path, sv_error *err) {
     if (rc) {
         sv_lc_data_free(d);
         return sv_fail(err, "%s: LC file is damaged (cannot read its datasets)", path);
+    }
+    if (validate(d, path, err)) {
+        sv_lc_data_free(d);
+        return SV_FAIL;
     }
     return SV_OK;
 }

@@ -11,8 +11,16 @@
  *   /skipped/line int64 [k], /skipped/reason UTF-8 strings [k]    (--skip-bad)
  *   root attributes: see sv_lc_meta, plus metric, position, tool_version, created, complete
  *
- * Rows are appended and flushed one sample at a time, so an interrupted sweep
- * leaves a valid file with complete = 0 that --resume continues. */
+ * The file only ever goes from one consistent state to the next. A sweep keeps
+ * its rows in memory and, after each sample, replaces the whole file: HDF5
+ * builds it in memory and the bytes go to "<path>.tmp", fsync'd and renamed
+ * over path (atomic_file.h). A kill, a full disk or a reader at any moment
+ * sees the previous state or the next one, never half of one: an interrupted
+ * sweep leaves a valid file with complete = 0 that --resume continues, and a
+ * file that was there before a new sweep stays untouched until its first
+ * sample is written. (Rewriting costs n_samples x n_layers doubles a sample:
+ * tiny next to a forward pass.) One writer at a time is the caller's job
+ * (writer_lock.h). */
 #ifndef SV_LCFILE_H
 #define SV_LCFILE_H
 
@@ -35,31 +43,42 @@ typedef struct sv_lc_meta {
     int n_layers;
     int groups;              /* bit g set: group g swept */
     char aspect[8];          /* "pad" or "crop" */
+    int naive;               /* --naive: agrees with the fast sweep to 1e-6, not bit for bit */
 } sv_lc_meta;
 
 const char *sv_group_name(int g); /* "visual", "text" */
 
 typedef struct sv_lcfile sv_lcfile;
+typedef struct sv_lc_data sv_lc_data;
 
-/* Creates (truncates) path for a new sweep. */
+/* A new sweep to path. Nothing is written until the first append (a file
+ * already at path stays as it is until then); fails now if path's folder
+ * cannot take the file. */
 int sv_lcfile_create(sv_lcfile **out, const char *path, const sv_lc_meta *meta, sv_error *err);
-/* Reopens an interrupted sweep; its metadata must equal meta. *n_done = rows present. */
+/* Continues the sweep in path (read and validated as sv_lc_read does); its
+ * metadata must equal meta (paths compared after resolving them). *n_done =
+ * rows present. */
 int sv_lcfile_resume(sv_lcfile **out, const char *path, const sv_lc_meta *meta, size_t *n_done,
                      sv_error *err);
+/* Rows and skipped lines so far (mean/std/order are not kept up to date). */
+const sv_lc_data *sv_lcfile_data(const sv_lcfile *f);
 /* Appends one sample's row (lc[g] = n_layers values, NULL for groups not swept;
- * type: its question type, NULL if unknown) and flushes. */
+ * type: its question type, NULL if unknown) and writes the file. On failure
+ * (the reason from errno in err) the file keeps its previous state. */
 int sv_lcfile_append(sv_lcfile *f, const char *id, const char *type, int64_t visual_start,
                      int64_t visual_end, int64_t n_tokens, const double *const lc[SV_N_GROUPS],
                      sv_error *err);
-/* Records a manifest line skipped with --skip-bad. */
+/* Records a manifest line skipped with --skip-bad; written with the next
+ * append or the finish. */
 int sv_lcfile_skip(sv_lcfile *f, int64_t line, const char *reason, sv_error *err);
-/* Writes means, stds and orders, sets complete = 1, closes. f is freed either way. */
+/* Writes the file with means, stds and orders and complete = 1 (a sweep with
+ * no row is an error and writes nothing). f is freed either way. */
 int sv_lcfile_finish(sv_lcfile *f, sv_error *err);
-/* Closes without finishing (the file stays incomplete). */
+/* Frees f; the file keeps its last written state. */
 void sv_lcfile_close(sv_lcfile *f);
 
 /* A whole LC file read back. */
-typedef struct sv_lc_data {
+struct sv_lc_data {
     sv_lc_meta meta;
     int complete;
     size_t n_samples;
@@ -74,11 +93,13 @@ typedef struct sv_lc_data {
     int64_t *skipped_line;          /* [n_skipped] */
     char **skipped_reason;          /* [n_skipped] */
     char tool_version[64], created[64];
-} sv_lc_data;
+};
 
 /* Reads and validates an LC file (a foreign or truncated HDF5 file is an error
- * naming it). Incomplete files are read too (complete = 0; mean/std/order are
- * computed from the rows present). */
+ * naming it, as is an LC value that is not a finite number >= 0, a visual span
+ * outside its prompt, or a file marked complete without samples). Incomplete
+ * files are read too (complete = 0; mean/std/order are computed from the rows
+ * present). */
 int sv_lc_read(sv_lc_data *out, const char *path, sv_error *err);
 void sv_lc_data_free(sv_lc_data *d);
 

@@ -42,7 +42,8 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < N_COMMANDS; i++) {
         if (strcmp(argv[1], commands[i].name) != 0) continue;
         sv_error err = {{0}};
-        if (commands[i].run(argc - 1, argv + 1, &err) == SV_OK) return 0;
+        if (commands[i].run(argc - 1, argv + 1, &err) == SV_OK && cli_flush_stdout(&err) == SV_OK)
+            return 0;
         fprintf(stderr, "shortv: error: %s\n", err.msg);
         return 1;
     }

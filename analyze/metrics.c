@@ -13,7 +13,9 @@ void sv_log_softmax(const float *logits, int n, double *out) {
 double sv_kl_divergence(const double *log_p, const double *log_q, int n) {
     double kl = 0;
     for (int i = 0; i < n; i++) kl += exp(log_p[i]) * (log_p[i] - log_q[i]);
-    return kl > 0 ? kl : 0; /* rounding can leave -1e-17 for identical distributions */
+    /* rounding can leave -1e-17 for identical distributions; NaN stays NaN
+     * (kl > 0 ? kl : 0 would turn it into a confident LC of 0) */
+    return kl < 0 ? 0 : kl;
 }
 
 double sv_relative_l2(const float *a, const float *b, int n) {

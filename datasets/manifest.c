@@ -6,6 +6,10 @@
 
 #include "config.h"
 #include "manifest.h"
+#include "utf8.h"
+
+/* Modified UTF-8's NUL: never valid UTF-8, so it cannot be a real character. */
+#define NUL_MARK "\xC0\x80"
 
 /* Loading state shared by both formats. */
 typedef struct loader {
@@ -69,15 +73,52 @@ static char *sample_id(const cJSON *obj, int line) {
     return strdup(buf);
 }
 
+/* cJSON decodes "\u0000" into a NUL that silently ends the C string. Before
+ * parsing, each such escape in a string becomes NUL_MARK three times (the
+ * escape's 6 bytes), which check_text then finds and names. */
+static void mark_nul_escapes(char *text) {
+    int in_string = 0;
+    for (char *p = text; *p; p++) {
+        if (*p == '\n') {
+            in_string = 0; /* a string never spans lines: a broken line stays alone */
+        } else if (*p == '"') {
+            in_string = !in_string;
+        } else if (in_string && *p == '\\') {
+            if (strncmp(p + 1, "u0000", 5) == 0) memcpy(p, NUL_MARK NUL_MARK NUL_MARK, 6), p += 5;
+            else if (p[1]) p++; /* the escaped character, which may be a quote */
+        }
+    }
+}
+
+/* Strings that end up in the LC file (HDF5 UTF-8, read by h5py) and the
+ * tokenizer must be whole UTF-8 without NUL: the reason if not, else NULL. */
+static const char *check_text(const char *field, const char *s, char *reason, size_t size) {
+    size_t bad;
+    if (!s) return NULL;
+    if (strstr(s, NUL_MARK)) snprintf(reason, size, "%s holds \\u0000 (NUL)", field);
+    else if (!sv_utf8_valid(s, strlen(s), &bad))
+        snprintf(reason, size, "%s is not valid UTF-8 (at byte %zu)", field, bad);
+    else return NULL;
+    return reason;
+}
+
 /* Validates and adds one sample given its fields; question NULL = missing. */
 static int add_sample(loader *ld, const cJSON *obj, int line, const char *question,
                       const char *answer) {
     const cJSON *image = cJSON_GetObjectItemCaseSensitive(obj, "image");
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(obj, "id");
     char reason[4400];
     if (!cJSON_IsString(image) || !image->valuestring[0]) return bad_line(ld, line, "no image");
     if (!question) return bad_line(ld, line, "no question");
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(obj, "type");
     if (type && !cJSON_IsString(type)) return bad_line(ld, line, "type must be a string");
+    const char *why =
+        check_text("id", cJSON_IsString(id) ? id->valuestring : NULL, reason, sizeof reason);
+    if (!why) why = check_text("question", question, reason, sizeof reason);
+    if (!why) why = check_text("answer", answer, reason, sizeof reason);
+    if (!why) why = check_text("type", type ? type->valuestring : NULL, reason, sizeof reason);
+    if (!why) why = check_text("image", image->valuestring, reason, sizeof reason);
+    if (why) return bad_line(ld, line, why);
     sv_sample s = {.line = line};
     s.image = resolve_image(ld, image->valuestring);
     if (s.image && access(s.image, R_OK) != 0) {
@@ -156,6 +197,7 @@ int sv_manifest_load(sv_manifest *out, const char *path, int skip_bad, sv_error 
     snprintf(ld.dir, sizeof ld.dir, "%.*s", slash ? (int)(slash - path + 1) : 0, path);
     char *text = sv_read_file(path, NULL, err);
     if (!text) return SV_FAIL;
+    mark_nul_escapes(text);
     const char *first = text + strspn(text, " \t\r\n");
     int rc = *first == '[' ? load_llava_json(&ld, text) : load_jsonl(&ld, text);
     free(text);

@@ -33,8 +33,9 @@ typedef struct sv_manifest {
 } sv_manifest;
 
 /* Loads path. A bad line (broken JSON, no image, missing image file, no
- * question) is an error naming the file and line, unless skip_bad, in which
- * case it is recorded in bad[] and skipped. */
+ * question, an id, question, answer, type or image that is not valid UTF-8
+ * or holds \u0000) is an error naming the file and line, unless skip_bad, in
+ * which case it is recorded in bad[] and skipped. */
 int sv_manifest_load(sv_manifest *out, const char *path, int skip_bad, sv_error *err);
 void sv_manifest_free(sv_manifest *m);
 

@@ -1,6 +1,7 @@
 /* Output files that appear complete or not at all: the data goes to
- * "<path>.tmp", which is renamed over path only when every byte is written,
- * and removed on any failure. */
+ * "<path>.tmp", which is synced to disk and renamed over path only when every
+ * byte is written, and removed on any failure (whose reason, from errno, the
+ * error gives: no space left, read-only file system, permission denied). */
 #ifndef SV_ATOMIC_FILE_H
 #define SV_ATOMIC_FILE_H
 

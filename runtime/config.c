@@ -13,8 +13,11 @@ static int get_int(const cJSON *obj, const char *key, int *out, const char *path
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!v || cJSON_IsNull(v)) return SV_OK;
     double d = cJSON_IsNumber(v) ? v->valuedouble : NAN;
-    if (!(d == floor(d) && fabs(d) < 1e9))
+    if (!(d == floor(d)))
         return sv_fail(err, "%s: %s%s must be an integer", path, section, key);
+    if (!(fabs(d) < 1e9))
+        return sv_fail(err, "%s: %s%s is %g, too large (at most 999999999)", path, section, key,
+                       d);
     *out = (int)d;
     return SV_OK;
 }
@@ -117,6 +120,14 @@ static int check_positive(int v, const char *name, const char *path, sv_error *e
     return SV_OK;
 }
 
+/* Constants the maths divides by or takes powers of: 0, a negative or an
+ * overflowing value (1e300 as a float) would make every output NaN. */
+static int check_positive_real(double v, const char *name, const char *path, sv_error *err) {
+    if (!(isfinite(v) && v > 0))
+        return sv_fail(err, "%s: %s must be a positive number, got %g", path, name, v);
+    return SV_OK;
+}
+
 /* Impossible values are rejected here, before anything is sized from them. */
 static int validate(const sv_config *c, const char *path, sv_error *err) {
     const sv_text_config *t = &c->text;
@@ -134,7 +145,10 @@ static int validate(const sv_config *c, const char *path, sv_error *err) {
         check_positive(v->n_heads, "vision_config.num_attention_heads", path, err) ||
         check_positive(v->inter, "vision_config.intermediate_size", path, err) ||
         check_positive(v->image_size, "vision_config.image_size", path, err) ||
-        check_positive(v->patch_size, "vision_config.patch_size", path, err))
+        check_positive(v->patch_size, "vision_config.patch_size", path, err) ||
+        check_positive_real(t->rms_eps, "text_config.rms_norm_eps", path, err) ||
+        check_positive_real(t->rope_theta, "text_config.rope_theta", path, err) ||
+        check_positive_real(v->ln_eps, "vision_config.layer_norm_eps", path, err))
         return SV_FAIL;
     if (t->hidden % t->n_heads)
         return sv_fail(err, "%s: text_config.hidden_size %d is not divisible by num_attention_heads %d",
@@ -288,13 +302,31 @@ static void fnv1a_hex(const char *s, size_t n, char out[17]) {
     snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
 
+/* The first key that appears twice in one object of the tree, or NULL. cJSON
+ * would read the first of the two where Python's json (transformers) keeps
+ * the last: the model would silently differ, so such a file is refused. */
+static const char *duplicate_key(const cJSON *node) {
+    for (const cJSON *a = node->child; a; a = a->next) {
+        if (cJSON_IsObject(node))
+            for (const cJSON *b = a->next; b; b = b->next)
+                if (strcmp(a->string, b->string) == 0) return a->string;
+        const char *inner = duplicate_key(a);
+        if (inner) return inner;
+    }
+    return NULL;
+}
+
 int sv_config_parse(sv_config *c, const char *json, const char *path, sv_error *err) {
     memset(c, 0, sizeof *c);
     cJSON *root = cJSON_Parse(json);
     if (!root) return sv_fail(err, "%s: not valid JSON", path);
     int rc = SV_FAIL;
+    const char *dup = duplicate_key(root);
     if (!cJSON_IsObject(root)) {
         sv_fail(err, "%s: not a JSON object", path);
+    } else if (dup) {
+        sv_fail(err, "%s: key '%s' appears twice in one object (Python would take the last, "
+                "this reader the first): remove one", path, dup);
     } else if (parse_llava(c, root, path, err) == SV_OK &&
                validate(c, path, err) == SV_OK) { /* derive divides by the patch size */
         derive(c);

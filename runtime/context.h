@@ -36,9 +36,15 @@ typedef struct sv_context {
     /* optional, set by the caller: seconds spent in each decoder layer are
      * added to layer_seconds[l] ([n_layers]) */
     double *layer_seconds;
+    /* where the latest sv_llm_run_layers first saw NaN or Inf, for the error
+     * sv_llm_check_logits gives: SV_FINITE, SV_NONFINITE_INPUT or a layer index */
+    int nonfinite_at;
 } sv_context;
 
 /* n_ctx: the longest sequence (prompt + generated tokens) this context will run. */
+#define SV_FINITE (-1)
+#define SV_NONFINITE_INPUT (-2)
+
 int sv_context_new(sv_context **out, const sv_model *m, size_t n_ctx, sv_error *err);
 void sv_context_free(sv_context *ctx);
 

@@ -1,3 +1,4 @@
+#include <math.h>
 #include <string.h>
 #include <time.h>
 
@@ -188,10 +189,17 @@ static double seconds_now(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+static int all_finite(const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return 0;
+    return 1;
+}
+
 void sv_llm_run_layers(sv_context *ctx, int first, size_t n, size_t pos0,
                        const sv_policy *policy, float *inputs) {
     const sv_text_config *t = &ctx->m->cfg.text;
-    size_t rows_bytes = n * (size_t)t->hidden * sizeof(float);
+    size_t h = (size_t)t->hidden, rows_bytes = n * h * sizeof(float);
+    ctx->nonfinite_at = all_finite(ctx->x, n * h) ? SV_FINITE : SV_NONFINITE_INPUT;
     for (int l = first; l < t->n_layers; l++) {
         if (inputs) memcpy(inputs + (size_t)l * ctx->n_ctx * t->hidden, ctx->x, rows_bytes);
         sv_layer_mode mode = policy && policy->modes ? policy->modes[l] : SV_LAYER_DENSE;
@@ -200,7 +208,24 @@ void sv_llm_run_layers(sv_context *ctx, int first, size_t n, size_t pos0,
          * K and V are in the cache): the other rows skip Q, O and the MLP there */
         sv_llm_layer(ctx, l, n, pos0, mode, policy, l == t->n_layers - 1 ? n - 1 : 0);
         if (ctx->layer_seconds) ctx->layer_seconds[l] += seconds_now() - t0;
+        /* the last row is the one whose logits are read: one row a layer is cheap */
+        if (ctx->nonfinite_at == SV_FINITE && !all_finite(ctx->x + (n - 1) * h, h))
+            ctx->nonfinite_at = l;
     }
+}
+
+int sv_llm_check_logits(const sv_context *ctx, sv_error *err) {
+    const sv_model *m = ctx->m;
+    if (all_finite(ctx->logits, (size_t)m->cfg.text.vocab)) return SV_OK;
+    if (ctx->nonfinite_at == SV_NONFINITE_INPUT)
+        return sv_fail(err, "%s: NaN or Inf logits: the decoder's input rows already hold NaN "
+                       "or Inf (token embeddings, or the vision tower and projector)", m->dir);
+    if (ctx->nonfinite_at >= 0)
+        return sv_fail(err, "%s: NaN or Inf logits: the last position turns NaN or Inf in "
+                       "decoder layer %d (its weights, rms_norm_eps, rope_theta)", m->dir,
+                       ctx->nonfinite_at);
+    return sv_fail(err, "%s: NaN or Inf logits from a finite last hidden state (the final "
+                   "norm or lm_head weights)", m->dir);
 }
 
 int sv_llm_forward(sv_context *ctx, const float *embeds, size_t n, const sv_policy *policy,
@@ -214,5 +239,5 @@ int sv_llm_forward(sv_context *ctx, const float *embeds, size_t n, const sv_poli
     sv_llm_run_layers(ctx, 0, n, ctx->n_past, policy, NULL);
     ctx->n_past += n;
     sv_llm_logits(ctx, n - 1);
-    return SV_OK;
+    return sv_llm_check_logits(ctx, err);
 }

@@ -34,7 +34,8 @@ int sv_llm_embed_tokens(const sv_model *m, const int *ids, size_t n, float *out,
 
 /* Runs n new rows (embeddings [n, hidden]) at positions n_past .. n_past+n-1
  * through every layer, appends their K/V to the cache, advances n_past and
- * leaves the next-token logits of the last row in ctx->logits. */
+ * leaves the next-token logits of the last row in ctx->logits (an error if
+ * they are not finite, see sv_llm_check_logits). */
 int sv_llm_forward(sv_context *ctx, const float *embeds, size_t n, const sv_policy *policy,
                    sv_error *err);
 
@@ -55,5 +56,10 @@ void sv_llm_logits(sv_context *ctx, size_t row);
  * their outputs). */
 void sv_llm_run_layers(sv_context *ctx, int first, size_t n, size_t pos0,
                        const sv_policy *policy, float *inputs);
+/* Non-finite numbers are errors, not values: fails if ctx->logits hold NaN or
+ * Inf, naming the model and where they came from (the input rows, or the
+ * first layer after which the last row was non-finite). sv_llm_forward
+ * calls it; callers of the pieces above call it after sv_llm_logits. */
+int sv_llm_check_logits(const sv_context *ctx, sv_error *err);
 
 #endif

@@ -250,6 +250,9 @@ static int check_tiling(const char *path, span *spans, size_t n, size_t data_siz
             return sv_fail(err, "%s: gap of %llu bytes between tensors '%s' and '%s'", path,
                            (unsigned long long)(spans[i].begin - expected), spans[i - 1].name,
                            spans[i].name);
+        if (spans[i].begin < expected && !strcmp(spans[i - 1].name, spans[i].name))
+            return sv_fail(err, "%s: duplicate tensor name '%s' in the header", path,
+                           spans[i].name);
         if (spans[i].begin < expected)
             return sv_fail(err, "%s: tensors '%s' and '%s' overlap", path, spans[i - 1].name,
                            spans[i].name);

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "tokenizer.h"
+#include "utf8.h"
 
 #define MAX_NORM_STEPS 8
 #define EMPTY_PAIR UINT64_MAX
@@ -67,33 +68,6 @@ static const piece SPACE = {" ", 1}, METASPACE = {"\xE2\x96\x81", 3},
                    REPLACEMENT_CHAR = {"\xEF\xBF\xBD", 3};
 
 /* ---- UTF-8, hashing, buffers ---- */
-
-/* Decodes the UTF-8 character at s (n bytes available) into *cp; returns its
- * length, 0 if Rust's str would refuse it (overlong, surrogate, > U+10FFFF,
- * truncated). */
-static size_t utf8_decode(const char *str, size_t n, uint32_t *cp) {
-    const unsigned char *s = (const unsigned char *)str;
-    size_t len;
-    uint32_t min;
-    if (s[0] < 0x80) return *cp = s[0], 1;
-    if ((s[0] & 0xE0) == 0xC0) len = 2, *cp = s[0] & 0x1F, min = 0x80;
-    else if ((s[0] & 0xF0) == 0xE0) len = 3, *cp = s[0] & 0x0F, min = 0x800;
-    else if ((s[0] & 0xF8) == 0xF0) len = 4, *cp = s[0] & 0x07, min = 0x10000;
-    else return 0;
-    if (len > n) return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
-        *cp = *cp << 6 | (s[i] & 0x3F);
-    }
-    return *cp < min || *cp > 0x10FFFF || (*cp >= 0xD800 && *cp <= 0xDFFF) ? 0 : len;
-}
-
-static bool utf8_valid(const char *s, size_t n, size_t *bad_at) {
-    uint32_t cp;
-    for (size_t i = 0, c; i < n; i += c)
-        if (!(c = utf8_decode(s + i, n - i, &cp))) return *bad_at = i, false;
-    return true;
-}
 
 static uint64_t hash_bytes(const char *s, size_t n) { /* FNV-1a */
     uint64_t h = 1469598103934665603ull;
@@ -233,7 +207,7 @@ static int read_string(json_at at, const cJSON *obj, const char *key, const char
     size_t bad;
     if (v && !cJSON_IsString(v))
         return sv_fail(at.err, "%s: %s%s is not a string", at.path, at.where, key);
-    if (v && !utf8_valid(v->valuestring, strlen(v->valuestring), &bad))
+    if (v && !sv_utf8_valid(v->valuestring, strlen(v->valuestring), &bad))
         return sv_fail(at.err, "%s: %s%s is not valid UTF-8 (at byte %zu)", at.path, at.where,
                        key, bad);
     if (v) *val = v->valuestring;
@@ -606,7 +580,7 @@ static uint32_t char_before(const char *s, size_t p, size_t *start) {
     uint32_t cp;
     size_t i = p - 1;
     while (i > 0 && ((unsigned char)s[i] & 0xC0) == 0x80) i--;
-    utf8_decode(s + i, p - i, &cp);
+    sv_utf8_decode(s + i, p - i, &cp);
     *start = i;
     return cp;
 }
@@ -630,7 +604,7 @@ static const added_token *next_added_token(const sv_tokenizer *t, const char *s,
         size_t end = p + best->pattern.len, before;
         uint32_t next;
         bool glued = (p > 0 && is_word_char(char_before(s, p, &before))) ||
-                     (end < n && utf8_decode(s + end, n - end, &next) && is_word_char(next));
+                     (end < n && sv_utf8_decode(s + end, n - end, &next) && is_word_char(next));
         if (!best->single_word || !glued) return *start = p, best;
         p = end;
     }
@@ -651,7 +625,7 @@ static int split_on_added(const sv_tokenizer *t, const char *s, size_t n, bool n
         size_t end = start + a->pattern.len;
         while (a->lstrip && start > done && is_white_space(char_before(s, start, &before)))
             start = before;
-        while (a->rstrip && end < n && (len = utf8_decode(s + end, n - end, &c)) &&
+        while (a->rstrip && end < n && (len = sv_utf8_decode(s + end, n - end, &c)) &&
                is_white_space(c))
             end += len;
         if (encode_run(t, s + done, start - done, normalized, at_start && done == 0, ids, err) ||
@@ -685,7 +659,7 @@ static int word_symbols(const sv_tokenizer *t, const char *s, size_t n, symbol *
     size_t unk_len = 0; /* a pending unk symbol, not yet added */
     uint32_t cp;
     for (size_t i = 0, c; i < n; i += c) {
-        c = utf8_decode(s + i, n - i, &cp);
+        c = sv_utf8_decode(s + i, n - i, &cp);
         int id = vocab_id(t, s + i, c);
         bool bytes_known = true;
         for (size_t b = 0; b < c; b++) bytes_known &= t->byte_id[(unsigned char)s[i + b]] >= 0;
@@ -816,7 +790,7 @@ int sv_tokenizer_encode(const sv_tokenizer *t, const char *text, int add_bos, in
     bool bos = add_bos < 0 ? t->add_bos : add_bos != 0;
     *ids = NULL;
     *n = 0;
-    if (!utf8_valid(text, len, &bad))
+    if (!sv_utf8_valid(text, len, &bad))
         return sv_fail(err, "tokenizer: text is not valid UTF-8 (at byte %zu)", bad);
     if (bos && t->bos < 0)
         return sv_fail(err, "tokenizer: BOS requested but there is no BOS token");
@@ -845,7 +819,7 @@ static int byte_of(const piece *p) {
  * run becomes U+FFFD (decoders::ByteFallback). */
 static int end_byte_run(buffer *out, size_t run_start, sv_error *err) {
     size_t n = out->len - run_start, bad;
-    if (utf8_valid(out->data + run_start, n, &bad)) return SV_OK;
+    if (sv_utf8_valid(out->data + run_start, n, &bad)) return SV_OK;
     out->len = run_start;
     for (size_t i = 0; i < n; i++)
         if (buffer_append(out, REPLACEMENT_CHAR.s, REPLACEMENT_CHAR.len, err)) return SV_FAIL;

@@ -33,11 +33,14 @@ mkdir -p "$CORPUS/safetensors"
 } > "$CORPUS/safetensors/two.safetensors"
 seed config models/synth-llava/config.json tests/fixtures/configs/*/config.json \
   ../shared/golden/models/tiny-next/config.json
+seed_text config duplicate-key '{"text_config": {"rope_theta": 10000.0, "rope_theta": 0}}'
+seed_text config undefined-maths '{"text_config": {"rms_norm_eps": -1, "num_hidden_layers": 1e10}}'
 seed tokenizer models/synth-llava/tokenizer.json
 seed_text encode plain "What color is the triangle?"
 seed_text encode special "<s>text</s> more <image>\n  tabs\tand ümlauts"
 seed image tests/fixtures/golden/images/tiny_37x23.png datasets/synth-vqa/images/calib/000000.png
 seed manifest datasets/synth-vqa/calib.jsonl
+seed_text manifest strings.jsonl '{"id": "a\u0000b", "image": "a.png", "question": "Q\\"\u0000?"}'
 seed_text manifest llava.json '[{"id": "x", "image": "a.png", "conversations": [{"from": "human", "value": "<image>\nQ?"}, {"from": "gpt", "value": "A"}]}]'
 seed_text freeze freeze.json '{"format": "shortv-freeze", "version": 1, "model": {"path": "m", "config_hash": "0123456789abcdef", "n_layers": 4}, "group": "visual", "frozen_layers": [3, 2]}'
 seed_text freeze list "3,1,2"

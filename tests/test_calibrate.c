@@ -30,21 +30,9 @@ static void read_lc(sv_lc_data *d, const char *path) {
     if (sv_lc_read(d, path, &e)) fail_msg("%s", e.msg);
 }
 
-/* A folder with the two golden images and a manifest of `lines` lines. */
-static const char *data_dir(const char *name, const char *lines) {
-    const char *dir = scratch_dir(name);
-    char cmd[4096], path[1200];
-    snprintf(cmd, sizeof cmd, "cp %s %s/ && cp %s %s/", golden_path("images/synthetic_336.png"),
-             dir, golden_path("images/chelsea.png"), dir);
-    if (system(cmd) != 0) fail_msg("cannot copy images to %s", dir);
-    snprintf(path, sizeof path, "%s/manifest.jsonl", dir);
-    write_text(path, lines);
-    return dir;
-}
-
 static void test_golden_lc(void **s) {
     (void)s;
-    const char *dir = data_dir("calib_golden", "{\"id\": \"synthetic\", \"image\": "
+    const char *dir = calib_data_dir("calib_golden", "{\"id\": \"synthetic\", \"image\": "
                                                "\"synthetic_336.png\", \"question\": \"" QUESTION
                                                "\"}\n");
     char args[4096], lc[1200];
@@ -79,7 +67,7 @@ static const char two_samples[] =
 
 static void test_fast_equals_naive(void **s) {
     (void)s;
-    const char *dir = data_dir("calib_naive", two_samples);
+    const char *dir = calib_data_dir("calib_naive", two_samples);
     char args[4096], fast[1200], naive[1200];
     snprintf(fast, sizeof fast, "%s/fast.h5", dir);
     snprintf(naive, sizeof naive, "%s/naive.h5", dir);
@@ -103,7 +91,7 @@ static void test_fast_equals_naive(void **s) {
  * timestamp (DESIGN: reproducible by default). */
 static void test_same_inputs_same_bytes(void **s) {
     (void)s;
-    const char *dir = data_dir("calib_bytes", "{\"id\": \"a\", \"image\": \"chelsea.png\", "
+    const char *dir = calib_data_dir("calib_bytes", "{\"id\": \"a\", \"image\": \"chelsea.png\", "
                                               "\"question\": \"" QUESTION "\"}\n");
     char args[4096], path[2][1200];
     for (int k = 0; k < 2; k++) {
@@ -112,25 +100,9 @@ static void test_same_inputs_same_bytes(void **s) {
         must_calibrate(args);
         if (k == 0) sleep(1); /* so that the timestamps differ and the check below bites */
     }
-    sv_lc_data d;
-    read_lc(&d, path[0]);
-    size_t n0, n1;
-    char *a = sv_read_file_bytes(path[0], &n0), *b = sv_read_file_bytes(path[1], &n1);
-    assert_int_equal(n0, n1);
-    /* where run 0 stores its timestamp: every difference must fall inside it */
-    size_t len = strlen(d.created), at = 0;
-    while (at + len <= n0 && memcmp(a + at, d.created, len)) at++;
-    assert_true(at + len <= n0);
-    size_t differ = 0;
-    for (size_t i = 0; i < n0; i++)
-        if (a[i] != b[i]) {
-            differ++;
-            if (i < at || i >= at + len) fail_msg("byte %zu differs outside the timestamp", i);
-        }
-    printf("# two runs: %zu bytes, %zu differ (all in created = %s)\n", n0, differ,
-           d.created);
-    free(a), free(b);
-    sv_lc_data_free(&d);
+    size_t differ = assert_same_lc_bytes(path[0], path[1]);
+    printf("# two runs: %zu bytes differ, all in the created timestamp\n", differ);
+    assert_true(differ > 0); /* the runs were a second apart: the check above bites */
 }
 
 /* 24 samples; SIGINT part-way, then --resume: the same file as one full run. */
@@ -140,7 +112,7 @@ static void test_resume_after_interrupt(void **s) {
     for (int i = 0; i < 24; i++)
         sprintf(lines + strlen(lines), "{\"id\": \"s%d\", \"image\": \"%s\", \"question\": \"Q%d?\"}\n",
                 i, i % 2 ? "chelsea.png" : "synthetic_336.png", i);
-    const char *dir = data_dir("calib_resume", lines);
+    const char *dir = calib_data_dir("calib_resume", lines);
     snprintf(full, sizeof full, "%s/full.h5", dir);
     snprintf(cut, sizeof cut, "%s/cut.h5", dir);
     snprintf(args, sizeof args, "--data %s/manifest.jsonl --seed 3 --limit 20 --groups visual -o %s",
@@ -180,7 +152,7 @@ static void test_resume_after_interrupt(void **s) {
 }
 
 static void expect_manifest_error(const char *name, const char *lines, const char *what) {
-    const char *dir = data_dir(name, lines);
+    const char *dir = calib_data_dir(name, lines);
     char args[4096];
     snprintf(args, sizeof args, "--data %s/manifest.jsonl -o %s/lc.h5", dir, dir);
     assert_int_equal(calibrate(args), 1);
@@ -200,7 +172,7 @@ static void test_bad_manifest_lines(void **s) {
                           ":1: not a JSON object");
 
     /* --skip-bad: skipped, counted, recorded */
-    const char *dir = data_dir("calib_skip", "{\"id\": 1, \"question\": \"q\"}\n"
+    const char *dir = calib_data_dir("calib_skip", "{\"id\": 1, \"question\": \"q\"}\n"
                                              "{\"id\": 2, \"image\": \"chelsea.png\", "
                                              "\"question\": \"q\"}\n");
     char args[4096], lc[1200];
@@ -214,9 +186,73 @@ static void test_bad_manifest_lines(void **s) {
     sv_lc_data_free(&d);
 }
 
+/* Every per-sample failure names its manifest line; --skip-bad skips and records each,
+ * and --resume walks past the recorded skips. */
+static void test_skip_bad_covers_every_sample_failure(void **s) {
+    (void)s;
+    char long_q[8192] = "";
+    for (int i = 0; i < 2000; i++) strcat(long_q, "a ");
+    static const char good[] = "{\"id\": \"ok\", \"image\": \"chelsea.png\", \"question\": \"Q?\"}\n";
+    char bad[5][8400], want[5][64] = {"bad.png", "more than the model's context",
+                                      "question is not valid UTF-8", "2 <image> placeholders",
+                                      "id holds \\u0000 (NUL)"};
+    snprintf(bad[0], sizeof bad[0], "{\"id\": \"img\", \"image\": \"bad.png\", \"question\": \"Q?\"}\n");
+    snprintf(bad[1], sizeof bad[1], "{\"id\": \"long\", \"image\": \"chelsea.png\", \"question\": \"%s\"}\n", long_q);
+    snprintf(bad[2], sizeof bad[2], "{\"id\": \"utf8\", \"image\": \"chelsea.png\", \"question\": \"Q\xff?\"}\n");
+    snprintf(bad[3], sizeof bad[3], "{\"id\": \"two\", \"image\": \"chelsea.png\", \"question\": \"<image> and <image>\"}\n");
+    snprintf(bad[4], sizeof bad[4], "{\"id\": \"a\\u0000b\", \"image\": \"chelsea.png\", \"question\": \"Q?\"}\n");
+    char lines[1 << 16], args[4096], lc[1200], path[1200];
+    for (int k = 0; k < 5; k++) {
+        snprintf(lines, sizeof lines, "%s%s", good, bad[k]);
+        const char *dir = calib_data_dir("calib_bad_sample", lines);
+        snprintf(path, sizeof path, "%s/bad.png", dir);
+        write_text(path, "not a png");
+        snprintf(args, sizeof args, "--data %s/manifest.jsonl -o %s/lc.h5", dir, dir);
+        assert_int_equal(calibrate(args), 1);
+        printf("# %s", err);
+        if (!strstr(err, "manifest.jsonl:2: ") || !strstr(err, want[k]) || strstr(err, "models/"))
+            fail_msg("'%s' should name manifest.jsonl:2 and say '%s'", err, want[k]);
+    }
+    snprintf(lines, sizeof lines, "%s%s%s%s%s%s", good, bad[0], bad[1], bad[2], bad[3], bad[4]);
+    const char *dir = calib_data_dir("calib_bad_samples", lines);
+    snprintf(path, sizeof path, "%s/bad.png", dir);
+    write_text(path, "not a png");
+    snprintf(lc, sizeof lc, "%s/lc.h5", dir);
+    snprintf(args, sizeof args, "--data %s/manifest.jsonl -o %s --skip-bad --groups text", dir, lc);
+    must_calibrate(args);
+    sv_lc_data d;
+    read_lc(&d, lc);
+    assert_int_equal(d.n_samples, 1);
+    assert_int_equal(d.n_skipped, 5);
+    for (int k = 0; k < 5; k++) {
+        int found = 0;
+        for (size_t j = 0; j < d.n_skipped; j++)
+            found |= d.skipped_line[j] == k + 2 && strstr(d.skipped_reason[j], want[k]) != NULL;
+        if (!found) fail_msg("line %d should be recorded as skipped: %s", k + 2, want[k]);
+    }
+    sv_lc_data_free(&d);
+    /* resuming the finished file walks past the five skips and rewrites the same file */
+    snprintf(path, sizeof path, "%s/again.h5", dir);
+    char cmd[2600];
+    snprintf(cmd, sizeof cmd, "cp %s %s", lc, path);
+    assert_int_equal(system(cmd), 0);
+    snprintf(args, sizeof args, "--data %s/manifest.jsonl -o %s --skip-bad --groups text --resume",
+             dir, path);
+    must_calibrate(args);
+    assert_same_lc_bytes(lc, path);
+    /* the model path as typed differently names the same model; --naive does not match */
+    snprintf(cmd, sizeof cmd, "%s calibrate -m %s/ --data %s/manifest.jsonl -o %s --skip-bad "
+             "--groups text --resume", shortv_bin(), tiny_model_dir(), dir, path);
+    if (run_cmd(cmd, out, sizeof out, err, sizeof err)) fail_msg("%s", err);
+    strcat(args, " --naive");
+    assert_int_equal(calibrate(args), 1);
+    printf("# %s", err);
+    assert_non_null(strstr(err, "another --naive"));
+}
+
 static void test_llava_conversation_json(void **s) {
     (void)s;
-    const char *dir = data_dir("calib_llava", "");
+    const char *dir = calib_data_dir("calib_llava", "");
     char path[1200], args[4096];
     snprintf(path, sizeof path, "%s/conv.json", dir);
     write_text(path, "[{\"id\": \"c1\", \"image\": \"synthetic_336.png\", \"conversations\": ["
@@ -248,6 +284,7 @@ int main(void) {
         cmocka_unit_test(test_same_inputs_same_bytes),
         cmocka_unit_test(test_resume_after_interrupt),
         cmocka_unit_test(test_bad_manifest_lines),
+        cmocka_unit_test(test_skip_bad_covers_every_sample_failure),
         cmocka_unit_test(test_llava_conversation_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

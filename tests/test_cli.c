@@ -134,6 +134,44 @@ static void test_bad_input(void **s) {
     expect_error(args, "generate", "--image FILE is required");
 }
 
+/* `shortv ARGS` with stdout on /dev/full: exit 1 with the write error, never a silent 0. */
+static void expect_stdout_error(const char *args) {
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "(%s %s >/dev/full)", shortv_bin(), args);
+    check_cli_error(run_cmd(cmd, cli_out, sizeof cli_out, cli_err, sizeof cli_err), "stdout",
+                    "write failed (No space left on device)");
+}
+
+static void test_output_and_limits(void **s) {
+    (void)s;
+    char args[8192], lc[1200], dir[1024]; /* calib_data_dir's buffer is reused by run_cmd */
+    snprintf(dir, sizeof dir, "%s", calib_data_dir("cli_limits", "{\"id\": \"a\", \"image\": "
+                                                  "\"chelsea.png\", \"question\": \"Q?\"}\n"));
+    snprintf(lc, sizeof lc, "%s/lc.h5", dir);
+    snprintf(args, sizeof args, "calibrate -m %s --data %s/manifest.jsonl --groups visual -o %s",
+             tiny_model_dir(), dir, lc);
+    expect_success(args);
+    snprintf(args, sizeof args, "tokenize -m %s hello", tiny_model_dir());
+    expect_stdout_error(args);
+    snprintf(args, sizeof args, "freeze %s -n 2", lc);
+    expect_stdout_error(args);
+    snprintf(args, sizeof args, "compare %s %s", lc, lc);
+    expect_stdout_error(args);
+    snprintf(args, sizeof args, "generate -m %s --image %s/chelsea.png -p Q -n 2", tiny_model_dir(),
+             dir);
+    expect_stdout_error(args);
+    /* -n beyond the context is the option's fault, and says what fits */
+    snprintf(args, sizeof args, "generate -m %s --image %s/chelsea.png -p Q -n 100000",
+             tiny_model_dir(), dir);
+    expect_error(args, "-n 100000", "exceed the model's context of 2048 positions; -n ");
+    /* more threads than CPUs only contend: capped, with a note */
+    snprintf(args, sizeof args, "generate -m %s --image %s/chelsea.png -p Q -n 1 -t 100000",
+             tiny_model_dir(), dir);
+    expect_success(args);
+    printf("# %s", cli_err);
+    assert_non_null(strstr(cli_err, "note: -t 100000 capped at the"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tokenize),
@@ -141,6 +179,7 @@ int main(void) {
         cmocka_unit_test(test_logits_and_generate),
         cmocka_unit_test(test_help),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_output_and_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

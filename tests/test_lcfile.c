@@ -55,8 +55,9 @@ static void test_write_resume_read(void **s) {
     sv_lc_data d;
     const char *path = lc_path(scratch_dir("lcfile"), "lc.h5");
     if (sv_lcfile_create(&f, path, &m, &err)) fail_msg("%s", err.msg);
-    append_rows(f, 0, 4);
+    /* a skipped line is written with the next row, as calibrate records the manifest's first */
     if (sv_lcfile_skip(f, 9, "line 9: no image", &err)) fail_msg("%s", err.msg);
+    append_rows(f, 0, 4);
     sv_lcfile_close(f); /* interrupted */
 
     if (sv_lc_read(&d, path, &err)) fail_msg("%s", err.msg);

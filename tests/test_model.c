@@ -141,6 +141,18 @@ static void test_impossible_config(void **s) {
         /* found by make fuzz: a zero patch size was divided by before it was checked */
         {"cfg_patch", "\"patch_size\": 14", "\"patch_size\": 0",
          "vision_config.patch_size must be positive"},
+        /* constants that would make every output NaN */
+        {"cfg_eps", "\"rms_norm_eps\": 1e-05", "\"rms_norm_eps\": -1",
+         "text_config.rms_norm_eps must be a positive number, got -1"},
+        {"cfg_theta", "\"rope_theta\": 10000.0", "\"rope_theta\": 0",
+         "text_config.rope_theta must be a positive number, got 0"},
+        {"cfg_ln_eps", "\"layer_norm_eps\": 1e-05", "\"layer_norm_eps\": 1e300",
+         "vision_config.layer_norm_eps must be a positive number, got inf"},
+        {"cfg_large", "\"intermediate_size\": 160", "\"intermediate_size\": 1e10",
+         "text_config.intermediate_size is 1e+10, too large"},
+        /* Python's json keeps the last of two equal keys, cJSON the first */
+        {"cfg_dup", "\"rope_theta\": 10000.0", "\"rope_theta\": 10000.0, \"rope_theta\": 1e6",
+         "key 'rope_theta' appears twice"},
     };
     for (size_t i = 0; i < sizeof edits / sizeof *edits; i++) {
         const config_edit *e = &edits[i];

@@ -309,6 +309,9 @@ static const bad_header bad_headers[] = {
     {"data truncated", "{\"a\":" F32x2("[0,8]") "}", 4, "truncated"},
     {"duplicate name", "{\"a\":" F32x2("[0,8]") ",\"a\":" F32x2("[8,16]") "}", 16,
      "duplicate tensor name 'a'"},
+    /* the same key twice with the same offsets was reported as an overlap */
+    {"duplicate key", "{\"a\":" F32x2("[0,8]") ",\"a\":" F32x2("[0,8]") "}", 8,
+     "duplicate tensor name 'a'"},
 };
 
 static void test_malformed_headers(void **state) {

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lcfile.h"
 #include "testutil.h"
 
 static const char *const golden_roots[] = {"tests/fixtures/golden", "../shared/golden"};
@@ -63,6 +64,17 @@ const char *scratch_dir(const char *name) {
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", path, path);
     if (system(cmd) != 0) fail_msg("cannot create %s", path);
     return path;
+}
+
+const char *calib_data_dir(const char *name, const char *lines) {
+    const char *dir = scratch_dir(name);
+    char cmd[4096], path[1200];
+    snprintf(cmd, sizeof cmd, "cp %s %s/ && cp %s %s/", golden_path("images/synthetic_336.png"),
+             dir, golden_path("images/chelsea.png"), dir);
+    if (system(cmd) != 0) fail_msg("cannot copy images to %s", dir);
+    snprintf(path, sizeof path, "%s/manifest.jsonl", dir);
+    write_text(path, lines);
+    return dir;
 }
 
 void write_bytes(const char *path, const void *data, size_t n) {
@@ -147,6 +159,28 @@ void check_cli_error(int rc, const char *names, const char *what) {
 
 void expect_error(const char *args, const char *names, const char *what) {
     check_cli_error(shortv(args), names, what);
+}
+
+size_t assert_same_lc_bytes(const char *path_a, const char *path_b) {
+    sv_lc_data d;
+    sv_error e;
+    if (sv_lc_read(&d, path_a, &e)) fail_msg("%s", e.msg);
+    size_t n0, n1, differ = 0;
+    char *a = sv_read_file_bytes(path_a, &n0), *b = sv_read_file_bytes(path_b, &n1);
+    if (n0 != n1) fail_msg("%s has %zu bytes, %s %zu", path_a, n0, path_b, n1);
+    /* where a stores its timestamp: every difference must fall inside it */
+    size_t len = strlen(d.created), at = 0;
+    while (at + len <= n0 && memcmp(a + at, d.created, len)) at++;
+    assert_true(at + len <= n0);
+    for (size_t i = 0; i < n0; i++)
+        if (a[i] != b[i]) {
+            differ++;
+            if (i < at || i >= at + len)
+                fail_msg("%s and %s: byte %zu differs outside the timestamp", path_a, path_b, i);
+        }
+    free(a), free(b);
+    sv_lc_data_free(&d);
+    return differ;
 }
 
 float max_abs_diff(const float *a, const float *b, size_t n) {

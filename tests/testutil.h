@@ -37,6 +37,10 @@ int exists(const char *path);
  * to the buffer sizes) and returns the exit status (-1 if it crashed). */
 int run_cmd(const char *cmd, char *out, size_t out_size, char *err, size_t err_size);
 
+/* A fresh scratch folder NAME with the golden images synthetic_336.png and
+ * chelsea.png and a manifest.jsonl of `lines`, for calibration runs. */
+const char *calib_data_dir(const char *name, const char *lines);
+
 /* Path to the built shortv binary (build/ or build-san/, from $BUILD). */
 const char *shortv_bin(void);
 /* Path to a file or folder under the build directory (models, tools). */
@@ -55,6 +59,11 @@ void expect_success(const char *args);
 void expect_error(const char *args, const char *names, const char *what);
 /* The check expect_error makes, on an exit status rc and cli_err. */
 void check_cli_error(int rc, const char *names, const char *what);
+
+/* Fails the test unless LC files a and b hold the same bytes apart from a's
+ * `created` timestamp (DESIGN: reproducible by default); returns how many
+ * bytes differ. */
+size_t assert_same_lc_bytes(const char *a, const char *b);
 
 float max_abs_diff(const float *a, const float *b, size_t n);
 /* Prints "what: max |diff| = x (tol y) first values ..." and asserts diff <= tol. */
