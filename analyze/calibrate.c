@@ -77,7 +77,7 @@ static int build_prompts(sweep *s, size_t *longest, sv_error *err) {
 static int allocate(sweep *s, size_t n_ctx, sv_error *err) {
     const sv_config *c = &s->m->cfg;
     size_t h = (size_t)c->text.hidden, L = (size_t)c->text.n_layers, V = (size_t)c->text.vocab;
-    if (sv_context_new(&s->ctx, s->m, n_ctx, err)) return SV_FAIL;
+    if (sv_context_new(&s->ctx, s->m, n_ctx, s->p->n_threads, err)) return SV_FAIL;
     s->embeds = sv_alloc_array(n_ctx * h, sizeof(float), err, "sweep");
     s->inputs = s->embeds ? sv_alloc_array(L * n_ctx * h, sizeof(float), err, "sweep") : NULL;
     s->log_orig = s->inputs ? sv_alloc_array(V, sizeof(double), err, "sweep") : NULL;

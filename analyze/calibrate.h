@@ -41,6 +41,7 @@ typedef struct sv_calib_params {
     int64_t seed;               /* shuffle seed; < 0: manifest order */
     sv_aspect aspect;
     int resume, skip_bad, naive;
+    int n_threads;              /* <= 0: one per online CPU */
     void (*progress)(const sv_calib_progress *p, void *user);
     void *user;
     /* if set and non-zero (e.g. from a SIGINT handler), the sweep stops after

@@ -47,13 +47,13 @@ int cli_parse_double(const char *s, double *out) {
     return SV_OK;
 }
 
-void cli_set_threads(int requested) {
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    if (cpus > 0 && requested > cpus) {
-        fprintf(stderr, "shortv: note: -t %d capped at the %ld online CPUs\n", requested, cpus);
-        requested = (int)cpus;
+int cli_threads(int requested) {
+    int cpus = sv_cpu_count();
+    if (requested > cpus) {
+        fprintf(stderr, "shortv: note: -t %d capped at the %d online CPUs\n", requested, cpus);
+        requested = cpus;
     }
-    sv_set_threads(requested);
+    return requested;
 }
 
 int cli_flush_stdout(sv_error *err) {

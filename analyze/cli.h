@@ -18,9 +18,10 @@ void cli_getopt_start(void);
 int cli_parse_int(const char *s, int *out);
 /* Finite number; 0 on success. */
 int cli_parse_double(const char *s, double *out);
-/* -t N: OpenBLAS threads, capped at the online CPUs (more only contend for
- * them: -t 1000 ran 6x slower) with a note on stderr; 0: OpenBLAS's default. */
-void cli_set_threads(int requested);
+/* -t N: the threads a context runs on, capped at the online CPUs (more only
+ * contend for them: -t 1000 ran 6x slower) with a note on stderr; 0 (not
+ * given) stays 0, one per online CPU. */
+int cli_threads(int requested);
 /* "visual" or "text"; 0 on success. */
 int cli_parse_group(const char *s, sv_group *out);
 

@@ -109,7 +109,7 @@ int cli_calibrate(int argc, char **argv, sv_error *err) {
     if (optind < argc) return cli_usage_error(err, "calibrate", "unexpected extra argument");
     if (!p.model_dir || !p.manifest || !p.output)
         return cli_usage_error(err, "calibrate", "-m DIR, --data MANIFEST and -o LC.h5 are required");
-    cli_set_threads(threads);
+    p.n_threads = cli_threads(threads);
     if (isatty(STDERR_FILENO)) p.progress = print_progress;
     p.stop = &interrupted;
     stop_on_signals();

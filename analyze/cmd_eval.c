@@ -59,7 +59,7 @@ int cli_eval(int argc, char **argv, sv_error *err) {
     if (optind < argc) return cli_usage_error(err, "eval", "unexpected extra argument");
     if (!p.model_dir || !p.manifest || !p.output)
         return cli_usage_error(err, "eval", "-m DIR, --data MANIFEST and -o RESULTS.json are required");
-    cli_set_threads(threads);
+    p.n_threads = cli_threads(threads);
     sv_eval_summary s;
     if (sv_eval(&p, &s, err)) return SV_FAIL;
     fprintf(stderr, "eval: %zu/%zu correct, accuracy %.3f [%.3f, %.3f], prefill FLOPs %.3f of dense, "

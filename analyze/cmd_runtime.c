@@ -66,9 +66,8 @@ static int cmd_preprocess(const options *o, sv_error *err) {
 /* Loads the model and a context for n_ctx positions. */
 static int open_model(const options *o, sv_model **m, sv_context **ctx, size_t n_ctx,
                       sv_error *err) {
-    cli_set_threads(o->threads);
     if (sv_model_load(m, o->model, err)) return SV_FAIL;
-    if (sv_context_new(ctx, *m, n_ctx, err)) {
+    if (sv_context_new(ctx, *m, n_ctx, cli_threads(o->threads), err)) {
         sv_model_free(*m);
         return SV_FAIL;
     }
@@ -158,12 +157,12 @@ static int check_room(const session *s, int max_new, sv_error *err) {
 /* Model, prompt, image and prefill: everything `logits` and `generate` share. */
 static int session_prefill(session *s, const options *o, int max_new, sv_error *err) {
     memset(s, 0, sizeof *s);
-    cli_set_threads(o->threads);
     if (sv_model_load(&s->m, o->model, err) ||
         sv_freeze_options(o->freeze, o->freeze_layers, &s->m->cfg, &s->modes, &s->group, err) ||
         sv_prompt_for_image(s->m, o->prompt, o->tmpl, o->aspect, o->image, &s->prompt, err) ||
         check_room(s, max_new, err) ||
-        sv_context_new(&s->ctx, s->m, s->prompt.n + (size_t)max_new, err) ||
+        sv_context_new(&s->ctx, s->m, s->prompt.n + (size_t)max_new, cli_threads(o->threads),
+                       err) ||
         sv_encode_image_file(s->ctx, o->image, o->aspect, &s->image, err))
         goto fail;
     if (o->profile) {
@@ -263,7 +262,7 @@ static const command commands[] = {
 #define N_COMMANDS (sizeof commands / sizeof *commands)
 
 static const char common_help[] =
-    "Common options: -t/--threads N (OpenBLAS threads), --help.\n"
+    "Common options: -t/--threads N (threads; default one per online CPU), --help.\n"
     "--template: vicuna_v1 wraps TEXT in LLaVA's conversation, mistral_instruct in\n"
     "\"[INST] ... [/INST]\" (the default for a Mistral decoder, vicuna_v1 otherwise); raw\n"
     "uses TEXT as is and it must contain <image> once. --aspect: LLaVA-1.5 takes pad\n"

@@ -155,7 +155,7 @@ int cli_study(int argc, char **argv, sv_error *err) {
     int rc = parse_options(argc, argv, &o, err);
     if (cli_help_done(rc, usage)) return SV_OK;
     if (rc != SV_OK) return rc;
-    cli_set_threads(o.threads);
+    o.p.n_threads = cli_threads(o.threads);
     double start = seconds();
     if (isatty(STDERR_FILENO)) o.p.on_answer = print_progress, o.p.user = &start;
     sv_study s;

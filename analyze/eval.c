@@ -103,7 +103,7 @@ static int open_evaluator(sv_evaluator *e, const sv_eval_params *p, sv_error *er
     if (build_prompts(e, &longest, err)) return SV_FAIL;
     e->ids = sv_alloc_array((size_t)p->max_new, sizeof(int), err, "eval");
     if (!e->ids) return SV_FAIL;
-    return sv_context_new(&e->ctx, e->m, longest + (size_t)p->max_new, err);
+    return sv_context_new(&e->ctx, e->m, longest + (size_t)p->max_new, p->n_threads, err);
 }
 
 int sv_evaluator_open(sv_evaluator **out, const sv_eval_params *p, sv_error *err) {

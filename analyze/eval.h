@@ -24,6 +24,7 @@ typedef struct sv_eval_params {
     int max_new;                        /* tokens generated per answer */
     size_t limit;                       /* 0: every sample, else the manifest's first `limit` */
     sv_aspect aspect;
+    int n_threads;                      /* <= 0: one per online CPU */
 } sv_eval_params;
 
 typedef struct sv_eval_summary {

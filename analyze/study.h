@@ -59,6 +59,7 @@ typedef struct sv_study_params {
     size_t limit;           /* 0: every sample */
     int max_new;
     sv_aspect aspect;
+    int n_threads;  /* <= 0: one per online CPU */
     sv_eval_answer_fn on_answer; /* progress; may be NULL */
     void *user;
 } sv_study_params;

@@ -2,21 +2,37 @@
 #include <math.h>
 
 #include "attention.h"
+#include "ops.h"
+#include "simd.h"
+
+/* exp(s[j] - mx) in place over [lo, hi), and their sum. The sum is taken in
+ * four double lanes, written out so that the loop vectorises (a single
+ * accumulator would pin the order of the additions). */
+SV_VECTOR_CLONES
+static double exp_and_sum(float *s, size_t lo, size_t hi, float mx) {
+    double lane[4] = {0, 0, 0, 0};
+    size_t j = lo;
+    for (; j + 4 <= hi; j += 4)
+        for (int k = 0; k < 4; k++) {
+            s[j + k] = sv_expf(s[j + k] - mx);
+            lane[k] += s[j + k];
+        }
+    for (; j < hi; j++) {
+        s[j] = sv_expf(s[j] - mx);
+        lane[0] += s[j];
+    }
+    return (lane[0] + lane[1]) + (lane[2] + lane[3]);
+}
 
 /* Softmax of each of `rows` rows over its entries [lo[r], hi[r]) (the rest are
- * masked and set to 0). Max-subtracted, accumulated in double. */
+ * masked and set to 0). Max-subtracted. */
 static void softmax_rows(float *scores, size_t rows, size_t ld, const size_t *lo,
                          const size_t *hi) {
     for (size_t r = 0; r < rows; r++) {
         float *s = scores + r * ld;
         float mx = -INFINITY;
         for (size_t j = lo[r]; j < hi[r]; j++) mx = s[j] > mx ? s[j] : mx;
-        double sum = 0;
-        for (size_t j = lo[r]; j < hi[r]; j++) {
-            s[j] = expf(s[j] - mx);
-            sum += s[j];
-        }
-        float inv = (float)(1.0 / sum);
+        float inv = (float)(1.0 / exp_and_sum(s, lo[r], hi[r], mx));
         for (size_t j = 0; j < lo[r]; j++) s[j] = 0.0f;
         for (size_t j = lo[r]; j < hi[r]; j++) s[j] *= inv;
         for (size_t j = hi[r]; j < ld; j++) s[j] = 0.0f;
@@ -52,17 +68,30 @@ static void attend_block(const sv_attn_shape *s, const float *q, const float *k,
                 out + i0 * s->q_stride, (int)s->q_stride);
 }
 
+typedef struct attn_job {
+    const sv_attn_shape *s;
+    const float *q, *k, *v;
+    size_t n, n_keys, q_pos0, n_blocks;
+    int causal;
+    float *out;
+} attn_job;
+
+/* Task t: head t / n_blocks, query block t % n_blocks. */
+static void attend_task(void *arg, size_t t, float *scores) {
+    const attn_job *j = arg;
+    const sv_attn_shape *s = j->s;
+    int h = (int)(t / j->n_blocks), group = s->n_heads / s->n_kv_heads;
+    size_t i0 = (t % j->n_blocks) * SV_ATTN_BLOCK;
+    size_t rows = j->n - i0 < SV_ATTN_BLOCK ? j->n - i0 : SV_ATTN_BLOCK;
+    size_t qoff = (size_t)h * s->head_dim, kvoff = (size_t)(h / group) * s->head_dim;
+    attend_block(s, j->q + qoff, j->k + kvoff, j->v + kvoff, j->n_keys, j->causal, j->q_pos0,
+                 i0, rows, j->out + qoff, scores);
+}
+
 void sv_attention(const sv_attn_shape *s, const float *q, size_t n, const float *k,
                   const float *v, size_t n_keys, int causal, size_t q_pos0, float *out,
-                  float *scores) {
-    int group = s->n_heads / s->n_kv_heads;
-    for (int h = 0; h < s->n_heads; h++) {
-        size_t qoff = (size_t)h * s->head_dim;
-        size_t kvoff = (size_t)(h / group) * s->head_dim;
-        for (size_t i0 = 0; i0 < n; i0 += SV_ATTN_BLOCK) {
-            size_t rows = n - i0 < SV_ATTN_BLOCK ? n - i0 : SV_ATTN_BLOCK;
-            attend_block(s, q + qoff, k + kvoff, v + kvoff, n_keys, causal, q_pos0, i0, rows,
-                         out + qoff, scores);
-        }
-    }
+                  sv_pool *pool) {
+    size_t n_blocks = (n + SV_ATTN_BLOCK - 1) / SV_ATTN_BLOCK;
+    attn_job j = {s, q, k, v, n, n_keys, q_pos0, n_blocks, causal, out};
+    sv_pool_run(pool, (size_t)s->n_heads * n_blocks, attend_task, &j);
 }

@@ -2,6 +2,7 @@
 
 #include "attention.h"
 #include "context.h"
+#include "rope.h"
 
 /* Hands out consecutive slices of one buffer; first called with base NULL to
  * measure, then again to assign. */
@@ -44,11 +45,19 @@ static void layout_buffers(sv_context *ctx, carver *c) {
     ctx->vmlp = carve(c, s * v->inter);
     ctx->vproj = carve(c, s * t->hidden);
     ctx->patches = carve(c, n_patches * 3 * p * p);
-    ctx->scores = carve(c, SV_ATTN_BLOCK * (n > s ? n : s));
-    ctx->mm_scratch = carve(c, SV_MATMUL_SCRATCH);
+    ctx->rope = carve(c, n * (size_t)t->head_dim);
 }
 
-int sv_context_new(sv_context **out, const sv_model *m, size_t n_ctx, sv_error *err) {
+/* Each thread's scratch: a converted weight panel or one block's attention scores. */
+static size_t thread_scratch(const sv_context *ctx) {
+    const sv_vision_config *v = &ctx->m->cfg.vision;
+    size_t grid = (size_t)(v->image_size / v->patch_size), s = grid * grid + 1;
+    size_t keys = ctx->n_ctx > s ? ctx->n_ctx : s;
+    return SV_ATTN_BLOCK * keys > SV_MATMUL_SCRATCH ? SV_ATTN_BLOCK * keys : SV_MATMUL_SCRATCH;
+}
+
+int sv_context_new(sv_context **out, const sv_model *m, size_t n_ctx, int n_threads,
+                   sv_error *err) {
     *out = NULL;
     if (n_ctx == 0 || n_ctx > (size_t)m->cfg.text.max_pos)
         return sv_fail(err, "%s: sequence length %zu exceeds max_position_embeddings %d", m->dir,
@@ -66,12 +75,19 @@ int sv_context_new(sv_context **out, const sv_model *m, size_t n_ctx, sv_error *
     }
     layout_buffers(ctx, &c);
     ctx->arena = c.base;
+    const sv_text_config *t = &m->cfg.text;
+    sv_rope_table(ctx->rope, n_ctx, t->head_dim, t->rope_theta);
+    if (sv_pool_new(&ctx->pool, n_threads, thread_scratch(ctx), err)) {
+        sv_context_free(ctx);
+        return SV_FAIL;
+    }
     *out = ctx;
     return SV_OK;
 }
 
 void sv_context_free(sv_context *ctx) {
     if (!ctx) return;
+    sv_pool_free(ctx->pool);
     free(ctx->arena);
     free(ctx);
 }

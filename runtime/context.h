@@ -1,12 +1,14 @@
 /* Per-sequence state: the KV cache and every activation buffer, carved from
- * one allocation sized once from the model and the sequence length.
- * A context is used by one thread at a time; several contexts may share a model. */
+ * one allocation sized once from the model and the sequence length, and the
+ * thread pool that runs its work (runtime/threads.h). A context is used by one
+ * caller at a time; several contexts may share a model. */
 #ifndef SV_CONTEXT_H
 #define SV_CONTEXT_H
 
 #include <stddef.h>
 
 #include "model.h"
+#include "threads.h"
 
 typedef struct sv_context {
     const sv_model *m;
@@ -29,10 +31,9 @@ typedef struct sv_context {
     float *vmlp;         /* [S, v_inter] */
     float *vproj;        /* [S, hidden] projector intermediate */
     float *patches;      /* [n_patches, 3 * p * p] */
-    /* shared */
-    float *scores;       /* [SV_ATTN_BLOCK, max(n_ctx, S)] */
-    float *mm_scratch;   /* [SV_MATMUL_SCRATCH] */
+    float *rope;         /* [n_ctx, hd / 2, 2] RoPE's cos and sin per position */
     float *arena;
+    sv_pool *pool;       /* its threads; their scratch holds a weight panel or attention scores */
     /* optional, set by the caller: seconds spent in each decoder layer are
      * added to layer_seconds[l] ([n_layers]) */
     double *layer_seconds;
@@ -41,11 +42,13 @@ typedef struct sv_context {
     int nonfinite_at;
 } sv_context;
 
-/* n_ctx: the longest sequence (prompt + generated tokens) this context will run. */
 #define SV_FINITE (-1)
 #define SV_NONFINITE_INPUT (-2)
 
-int sv_context_new(sv_context **out, const sv_model *m, size_t n_ctx, sv_error *err);
+/* n_ctx: the longest sequence (prompt + generated tokens) this context will run;
+ * n_threads: the threads its work is spread over (<= 0: one per online CPU). */
+int sv_context_new(sv_context **out, const sv_model *m, size_t n_ctx, int n_threads,
+                   sv_error *err);
 void sv_context_free(sv_context *ctx);
 
 #endif

@@ -5,6 +5,7 @@
 #include "attention.h"
 #include "llm.h"
 #include "ops.h"
+#include "rope.h"
 
 /* A run of consecutive rows of the batch. */
 typedef struct rows {
@@ -86,11 +87,11 @@ static const float *pack_rows(const float *src, const row_set *s, size_t d, floa
 }
 
 /* x[r] += delta[packed r] for the rows r that receive the update. */
-static void add_update(float *x, const float *delta, size_t d, const row_set *compute,
-                       const row_set *update) {
+static void add_update(sv_pool *pool, float *x, const float *delta, size_t d,
+                       const row_set *compute, const row_set *update) {
     for (int k = 0; k < update->n_runs; k++) {
         rows r = update->run[k];
-        sv_add(x + r.start * d, delta + packed_index(compute, r.start) * d, (r.end - r.start) * d);
+        sv_add(pool, x + r.start * d, delta + packed_index(compute, r.start) * d, (r.end - r.start) * d);
     }
 }
 
@@ -100,9 +101,9 @@ static void write_kv(sv_context *ctx, const sv_decoder_layer *L, int l, size_t n
     size_t h = (size_t)t->hidden, kvd = (size_t)t->n_kv_heads * t->head_dim;
     float *k = ctx->k_cache + ((size_t)l * ctx->n_ctx + pos0) * kvd;
     float *v = ctx->v_cache + ((size_t)l * ctx->n_ctx + pos0) * kvd;
-    sv_linear_apply(&L->k, ctx->xn, h, n, k, kvd, ctx->mm_scratch);
-    sv_linear_apply(&L->v, ctx->xn, h, n, v, kvd, ctx->mm_scratch);
-    sv_rope(k, n, t->n_kv_heads, t->head_dim, kvd, (int)pos0, t->rope_theta);
+    sv_linear_apply(&L->k, ctx->xn, h, n, k, kvd, ctx->pool);
+    sv_linear_apply(&L->v, ctx->xn, h, n, v, kvd, ctx->pool);
+    sv_rope(ctx->pool, k, n, t->n_kv_heads, t->head_dim, kvd, pos0, ctx->rope);
 }
 
 /* delta = o_proj(attn(q_proj(xn), K, V)) for the packed rows of c. */
@@ -112,21 +113,21 @@ static void attention_update(sv_context *ctx, const sv_decoder_layer *L, int l, 
     size_t h = (size_t)t->hidden, qd = (size_t)t->n_heads * t->head_dim;
     size_t kvd = (size_t)t->n_kv_heads * t->head_dim;
     const float *in = pack_rows(ctx->xn, c, h, ctx->packed);
-    sv_linear_apply(&L->q, in, h, c->count, ctx->q, qd, ctx->mm_scratch);
+    sv_linear_apply(&L->q, in, h, c->count, ctx->q, qd, ctx->pool);
     sv_attn_shape shape = {t->n_heads, t->n_kv_heads, t->head_dim, qd, kvd,
                            (size_t)t->sliding_window};
     size_t off = 0;
     for (int k = 0; k < c->n_runs; k++) {
         rows r = c->run[k];
         size_t n = r.end - r.start;
-        sv_rope(ctx->q + off * qd, n, t->n_heads, t->head_dim, qd, (int)(pos0 + r.start),
-                t->rope_theta);
+        sv_rope(ctx->pool, ctx->q + off * qd, n, t->n_heads, t->head_dim, qd, pos0 + r.start,
+                ctx->rope);
         sv_attention(&shape, ctx->q + off * qd, n, ctx->k_cache + (size_t)l * ctx->n_ctx * kvd,
                      ctx->v_cache + (size_t)l * ctx->n_ctx * kvd, pos0 + r.end, 1,
-                     pos0 + r.start, ctx->att + off * qd, ctx->scores);
+                     pos0 + r.start, ctx->att + off * qd, ctx->pool);
         off += n;
     }
-    sv_linear_apply(&L->o, ctx->att, qd, c->count, ctx->delta, h, ctx->mm_scratch);
+    sv_linear_apply(&L->o, ctx->att, qd, c->count, ctx->delta, h, ctx->pool);
 }
 
 /* delta = down(silu(gate(xn)) * up(xn)), xn = post_attention_layernorm(x), for the packed rows of c. */
@@ -135,14 +136,14 @@ static void mlp_update(sv_context *ctx, const sv_decoder_layer *L, const row_set
     size_t h = (size_t)t->hidden, m = (size_t)t->inter, off = 0;
     for (int k = 0; k < c->n_runs; k++) {
         rows r = c->run[k];
-        sv_rmsnorm(ctx->x + r.start * h, L->mlp_norm.w, ctx->packed + off * h, r.end - r.start,
+        sv_rmsnorm(ctx->pool, ctx->x + r.start * h, L->mlp_norm.w, ctx->packed + off * h, r.end - r.start,
                    h, t->rms_eps);
         off += r.end - r.start;
     }
-    sv_linear_apply(&L->gate, ctx->packed, h, c->count, ctx->gate, m, ctx->mm_scratch);
-    sv_linear_apply(&L->up, ctx->packed, h, c->count, ctx->up, m, ctx->mm_scratch);
-    sv_swiglu(ctx->gate, ctx->up, c->count * m);
-    sv_linear_apply(&L->down, ctx->gate, m, c->count, ctx->delta, h, ctx->mm_scratch);
+    sv_linear_apply(&L->gate, ctx->packed, h, c->count, ctx->gate, m, ctx->pool);
+    sv_linear_apply(&L->up, ctx->packed, h, c->count, ctx->up, m, ctx->pool);
+    sv_swiglu(ctx->pool, ctx->gate, ctx->up, c->count * m);
+    sv_linear_apply(&L->down, ctx->gate, m, c->count, ctx->delta, h, ctx->pool);
 }
 
 void sv_llm_layer(sv_context *ctx, int l, size_t n, size_t pos0, sv_layer_mode mode,
@@ -154,22 +155,22 @@ void sv_llm_layer(sv_context *ctx, int l, size_t n, size_t pos0, sv_layer_mode m
     plan_rows(mode, policy, pos0, n, out_from, &compute, &update);
 
     /* h += attn(input_layernorm(h)) */
-    sv_rmsnorm(ctx->x, L->attn_norm.w, ctx->xn, n, h, t->rms_eps);
+    sv_rmsnorm(ctx->pool, ctx->x, L->attn_norm.w, ctx->xn, n, h, t->rms_eps);
     write_kv(ctx, L, l, n, pos0);
     if (compute.count) attention_update(ctx, L, l, pos0, &compute);
-    add_update(ctx->x, ctx->delta, h, &compute, &update);
+    add_update(ctx->pool, ctx->x, ctx->delta, h, &compute, &update);
 
     /* h += mlp(post_attention_layernorm(h)) */
     if (compute.count) mlp_update(ctx, L, &compute);
-    add_update(ctx->x, ctx->delta, h, &compute, &update);
+    add_update(ctx->pool, ctx->x, ctx->delta, h, &compute, &update);
 }
 
 void sv_llm_logits(sv_context *ctx, size_t row) {
     const sv_model *m = ctx->m;
     size_t h = (size_t)m->cfg.text.hidden;
-    sv_rmsnorm(ctx->x + row * h, m->final_norm.w, ctx->xn, 1, h, m->cfg.text.rms_eps);
+    sv_rmsnorm(ctx->pool, ctx->x + row * h, m->final_norm.w, ctx->xn, 1, h, m->cfg.text.rms_eps);
     sv_linear_apply(&m->lm_head, ctx->xn, h, 1, ctx->logits, (size_t)m->cfg.text.vocab,
-                    ctx->mm_scratch);
+                    ctx->pool);
 }
 
 int sv_llm_embed_tokens(const sv_model *m, const int *ids, size_t n, float *out, sv_error *err) {

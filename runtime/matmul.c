@@ -8,42 +8,57 @@ static int usable_in_place(const sv_tensor *t) {
     return t->dtype == SV_DTYPE_F32 && ((uintptr_t)t->data % sizeof(float)) == 0;
 }
 
-/* y[:, c0:c0+rows] = x · W[c0:c0+rows]ᵀ for one tile of weight rows. */
-static void gemm_rows(const float *x, size_t ldx, size_t n, const float *w, int in, int rows,
-                      float *y, size_t ldy) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, rows, in, 1.0f, x, (int)ldx, w,
-                in, 0.0f, y, (int)ldy);
+typedef struct linear_job {
+    const sv_linear *l;
+    const float *x;
+    size_t ldx, n;
+    float *y;
+    size_t ldy;
+    int panel; /* weight rows per task */
+} linear_job;
+
+/* y[:, r0:r0+rows] = x · W[r0:r0+rows]ᵀ (+ bias) for one panel of weight rows. */
+static void linear_panel(void *arg, size_t task, float *scratch) {
+    const linear_job *j = arg;
+    const sv_linear *l = j->l;
+    int r0 = (int)task * j->panel, rows = l->out - r0 < j->panel ? l->out - r0 : j->panel;
+    const float *w;
+    if (usable_in_place(l->w)) {
+        w = (const float *)l->w->data + (size_t)r0 * l->in;
+    } else {
+        size_t esize = sv_dtype_size(l->w->dtype);
+        sv_to_f32(l->w->dtype, (const char *)l->w->data + (size_t)r0 * l->in * esize, scratch,
+                  (size_t)rows * l->in);
+        w = scratch;
+    }
+    float *y = j->y + r0;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)j->n, rows, l->in, 1.0f, j->x,
+                (int)j->ldx, w, l->in, 0.0f, y, (int)j->ldy);
+    if (l->bias)
+        for (size_t r = 0; r < j->n; r++)
+            for (int c = 0; c < rows; c++) y[r * j->ldy + c] += l->bias[r0 + c];
+}
+
+/* Weight rows per task: 256 (a width at which sgemm runs at full speed and
+ * re-packs the activations rarely), or what one thread's scratch holds if
+ * less. Not a function of the thread count: every output column is computed
+ * by the same sgemm call shape however many threads there are, so the results
+ * are the same bits on any number of threads. */
+static int panel_rows(const sv_linear *l) {
+    int fits = (int)(SV_MATMUL_SCRATCH / (size_t)l->in);
+    int rows = fits < SV_MATMUL_PANEL ? fits : SV_MATMUL_PANEL;
+    return rows < 1 ? 1 : rows;
 }
 
 void sv_linear_apply(const sv_linear *l, const float *x, size_t ldx, size_t n, float *y,
-                     size_t ldy, float *scratch) {
+                     size_t ldy, sv_pool *pool) {
     if (n == 0) return;
-    if (usable_in_place(l->w)) {
-        gemm_rows(x, ldx, n, l->w->data, l->in, l->out, y, ldy);
-    } else {
-        size_t esize = sv_dtype_size(l->w->dtype);
-        int tile = (int)(SV_MATMUL_SCRATCH / (size_t)l->in);
-        if (tile < 1) tile = 1;
-        for (int r0 = 0; r0 < l->out; r0 += tile) {
-            int rows = l->out - r0 < tile ? l->out - r0 : tile;
-            const char *src = (const char *)l->w->data + (size_t)r0 * l->in * esize;
-            sv_to_f32(l->w->dtype, src, scratch, (size_t)rows * l->in);
-            gemm_rows(x, ldx, n, scratch, l->in, rows, y + r0, ldy);
-        }
-    }
-    if (l->bias)
-        for (size_t r = 0; r < n; r++) {
-            float *yr = y + r * ldy;
-            for (int j = 0; j < l->out; j++) yr[j] += l->bias[j];
-        }
+    linear_job j = {l, x, ldx, n, y, ldy, panel_rows(l)};
+    sv_pool_run(pool, (size_t)(l->out + j.panel - 1) / (size_t)j.panel, linear_panel, &j);
 }
 
 void sv_tensor_row(const sv_tensor *t, size_t row, float *out) {
     size_t cols = t->count / (size_t)t->shape[0];
     size_t esize = sv_dtype_size(t->dtype);
     sv_to_f32(t->dtype, (const char *)t->data + row * cols * esize, out, cols);
-}
-
-void sv_set_threads(int n) {
-    if (n > 0) openblas_set_num_threads(n);
 }

@@ -29,30 +29,29 @@ static void embed_image(sv_context *ctx, const float *pixels, size_t s) {
     unfold_patches(pixels, v->image_size, v->patch_size, ctx->patches);
     memcpy(ctx->vxn, m->class_emb, dv * sizeof(float));
     sv_linear_apply(&m->patch, ctx->patches, m->patch.in, s - 1, ctx->vxn + dv, dv,
-                    ctx->mm_scratch);
-    sv_add(ctx->vxn, m->pos_emb, s * dv);
-    sv_layernorm(ctx->vxn, m->pre_ln.w, m->pre_ln.b, ctx->vx, s, dv, v->ln_eps);
+                    ctx->pool);
+    sv_add(ctx->pool, ctx->vxn, m->pos_emb, s * dv);
+    sv_layernorm(ctx->pool, ctx->vxn, m->pre_ln.w, m->pre_ln.b, ctx->vx, s, dv, v->ln_eps);
 }
 
 /* x += out_proj(attn(ln1(x)));  x += fc2(quick_gelu(fc1(ln2(x))))   (CLIPEncoderLayer) */
 static void encoder_layer(sv_context *ctx, const sv_vision_layer *L, size_t s) {
     const sv_vision_config *v = &ctx->m->cfg.vision;
     size_t dv = (size_t)v->hidden;
-    float *scratch = ctx->mm_scratch;
-    sv_layernorm(ctx->vx, L->ln1.w, L->ln1.b, ctx->vxn, s, dv, v->ln_eps);
-    sv_linear_apply(&L->q, ctx->vxn, dv, s, ctx->vq, dv, scratch);
-    sv_linear_apply(&L->k, ctx->vxn, dv, s, ctx->vk, dv, scratch);
-    sv_linear_apply(&L->v, ctx->vxn, dv, s, ctx->vv, dv, scratch);
+    sv_layernorm(ctx->pool, ctx->vx, L->ln1.w, L->ln1.b, ctx->vxn, s, dv, v->ln_eps);
+    sv_linear_apply(&L->q, ctx->vxn, dv, s, ctx->vq, dv, ctx->pool);
+    sv_linear_apply(&L->k, ctx->vxn, dv, s, ctx->vk, dv, ctx->pool);
+    sv_linear_apply(&L->v, ctx->vxn, dv, s, ctx->vv, dv, ctx->pool);
     sv_attn_shape shape = {v->n_heads, v->n_heads, v->hidden / v->n_heads, dv, dv, 0};
-    sv_attention(&shape, ctx->vq, s, ctx->vk, ctx->vv, s, 0, 0, ctx->vatt, ctx->scores);
-    sv_linear_apply(&L->o, ctx->vatt, dv, s, ctx->vxn, dv, scratch);
-    sv_add(ctx->vx, ctx->vxn, s * dv);
+    sv_attention(&shape, ctx->vq, s, ctx->vk, ctx->vv, s, 0, 0, ctx->vatt, ctx->pool);
+    sv_linear_apply(&L->o, ctx->vatt, dv, s, ctx->vxn, dv, ctx->pool);
+    sv_add(ctx->pool, ctx->vx, ctx->vxn, s * dv);
 
-    sv_layernorm(ctx->vx, L->ln2.w, L->ln2.b, ctx->vxn, s, dv, v->ln_eps);
-    sv_linear_apply(&L->fc1, ctx->vxn, dv, s, ctx->vmlp, (size_t)v->inter, scratch);
-    sv_quick_gelu(ctx->vmlp, s * (size_t)v->inter);
-    sv_linear_apply(&L->fc2, ctx->vmlp, (size_t)v->inter, s, ctx->vxn, dv, scratch);
-    sv_add(ctx->vx, ctx->vxn, s * dv);
+    sv_layernorm(ctx->pool, ctx->vx, L->ln2.w, L->ln2.b, ctx->vxn, s, dv, v->ln_eps);
+    sv_linear_apply(&L->fc1, ctx->vxn, dv, s, ctx->vmlp, (size_t)v->inter, ctx->pool);
+    sv_quick_gelu(ctx->pool, ctx->vmlp, s * (size_t)v->inter);
+    sv_linear_apply(&L->fc2, ctx->vmlp, (size_t)v->inter, s, ctx->vxn, dv, ctx->pool);
+    sv_add(ctx->pool, ctx->vx, ctx->vxn, s * dv);
 }
 
 const float *sv_vision_features(sv_context *ctx, const float *pixels) {
@@ -71,9 +70,9 @@ void sv_vision_project(sv_context *ctx, const float *features, float *out) {
     size_t dv = (size_t)m->cfg.vision.hidden, h = (size_t)m->cfg.text.hidden;
     size_t n = (size_t)m->cfg.view_tokens;
     const float *f = m->cfg.keep_cls ? features : features + dv;
-    sv_linear_apply(&m->proj1, f, dv, n, ctx->vproj, h, ctx->mm_scratch);
-    sv_gelu_erf(ctx->vproj, n * h);
-    sv_linear_apply(&m->proj2, ctx->vproj, h, n, out, h, ctx->mm_scratch);
+    sv_linear_apply(&m->proj1, f, dv, n, ctx->vproj, h, ctx->pool);
+    sv_gelu_erf(ctx->pool, ctx->vproj, n * h);
+    sv_linear_apply(&m->proj2, ctx->vproj, h, n, out, h, ctx->pool);
 }
 
 /* Every view through the tower and the projector: out [n_views, view_tokens, hidden]. */

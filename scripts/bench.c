@@ -50,7 +50,6 @@ int main(int argc, char **argv) {
         return 2;
     }
     int threads = argc > 3 ? atoi(argv[3]) : 0;
-    sv_set_threads(threads);
     sv_model *m;
     sv_context *ctx;
     sv_prompt p;
@@ -60,7 +59,7 @@ int main(int argc, char **argv) {
     if (sv_model_load(&m, argv[1], &err) ||
         sv_prompt_for_image(m, "What is shown in this image?", SV_TEMPLATE_AUTO, SV_ASPECT_AUTO,
                             argv[2], &p, &err) ||
-        sv_context_new(&ctx, m, p.n, &err) ||
+        sv_context_new(&ctx, m, p.n, threads, &err) ||
         sv_preprocess_file(&m->cfg, argv[2], SV_ASPECT_AUTO, &views, &err)) {
         fprintf(stderr, "bench: %s\n", err.msg);
         return 1;

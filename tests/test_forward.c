@@ -81,7 +81,7 @@ static void test_golden_case(void **state) {
     sv_encoded_image image;
     if (sv_prompt_for_image(m, QUESTION, SV_TEMPLATE_AUTO, c->aspect, golden_path(c->image), &p,
                             &err) ||
-        sv_context_new(&ctx, m, p.n + N_GREEDY, &err) ||
+        sv_context_new(&ctx, m, p.n + N_GREEDY, 0, &err) ||
         sv_preprocess_file(&m->cfg, golden_path(c->image), c->aspect, &views, &err))
         fail_msg("%s", err.msg);
     check_prompt_ids(&p, c);

@@ -23,8 +23,9 @@ static const char *make_twin(const char *name, const char *flags) {
     return dir;
 }
 
-/* Next-token logits of the golden prompt on the chelsea image; malloc'd. */
-static float *model_logits(const char *dir) {
+/* Next-token logits of the golden prompt on the chelsea image, computed on
+ * n_threads threads (0: one per CPU); malloc'd. */
+static float *model_logits_threads(const char *dir, int n_threads) {
     sv_model *m;
     sv_context *ctx;
     sv_prompt p;
@@ -34,7 +35,7 @@ static float *model_logits(const char *dir) {
     if (sv_model_load(&m, dir, &err) ||
         sv_prompt_for_image(m, "What is shown in this image?", SV_TEMPLATE_AUTO, SV_ASPECT_AUTO,
                             chelsea, &p, &err) ||
-        sv_context_new(&ctx, m, p.n, &err) ||
+        sv_context_new(&ctx, m, p.n, n_threads, &err) ||
         sv_encode_image_file(ctx, chelsea, SV_ASPECT_AUTO, &image, &err) ||
         sv_prefill(ctx, &p, &image, NULL, &err))
         fail_msg("%s", err.msg);
@@ -46,6 +47,28 @@ static float *model_logits(const char *dir) {
     sv_context_free(ctx);
     sv_model_free(m);
     return logits;
+}
+
+static float *model_logits(const char *dir) { return model_logits_threads(dir, 0); }
+
+/* The work is split by output-column panels of a fixed width and by attention
+ * heads, never inside a sum, so any number of threads gives the same bits as
+ * one (here 1, 2 and 3, an uneven split). */
+static void test_threads_same_logits(void **s) {
+    (void)s;
+    const char *bf16 = make_twin("twin_bf16_threads", "--dtype bf16");
+    const char *dirs[2] = {tiny_model_dir(), bf16};
+    for (int d = 0; d < 2; d++) {
+        float *one = model_logits_threads(dirs[d], 1);
+        for (int t = 2; t <= 3; t++) {
+            float *many = model_logits_threads(dirs[d], t);
+            printf("# %s, %d threads vs 1: max|diff| %g\n", d ? "bf16" : "f32", t,
+                   (double)max_abs_diff(many, one, 32064));
+            assert_memory_equal(many, one, 32064 * sizeof(float));
+            free(many);
+        }
+        free(one);
+    }
 }
 
 static void check_twin(const char *name, const char *flags, double max_rel_l2) {
@@ -211,6 +234,7 @@ static void test_missing_tensor_is_named(void **s) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_threads_same_logits),
         cmocka_unit_test(test_f16_twin),
         cmocka_unit_test(test_f32_sharded_new_prefix),
         cmocka_unit_test(test_bf16_sharded_twin),

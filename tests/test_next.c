@@ -194,7 +194,7 @@ static void run_case(const next_case *c) {
     sv_views views;
     sv_encoded_image enc;
     if (sv_prompt_for_image(m, QUESTION, SV_TEMPLATE_AUTO, SV_ASPECT_AUTO, image, &p, &err) ||
-        sv_context_new(&ctx, m, p.n + N_GREEDY, &err) ||
+        sv_context_new(&ctx, m, p.n + N_GREEDY, 0, &err) ||
         sv_preprocess_file(&m->cfg, image, SV_ASPECT_AUTO, &views, &err))
         fail_msg("%s", err.msg);
     check_ints(c, "prompt_ids.npy", p.ids, p.n);
@@ -315,7 +315,7 @@ static void test_shortv_equals_ablation(void **s) {
     sv_context *ctx;
     sv_encoded_image enc;
     if (sv_prompt_for_image(m, QUESTION, SV_TEMPLATE_AUTO, SV_ASPECT_AUTO, image, &p, &err) ||
-        sv_context_new(&ctx, m, p.n, &err) ||
+        sv_context_new(&ctx, m, p.n, 0, &err) ||
         sv_encode_image_file(ctx, image, SV_ASPECT_AUTO, &enc, &err))
         fail_msg("%s", err.msg);
     size_t V = (size_t)m->cfg.text.vocab;
@@ -409,7 +409,7 @@ static float *chelsea_logits(const char *dir, sv_prompt *p) {
     sv_context *ctx;
     sv_encoded_image enc;
     if (sv_prompt_for_image(m, QUESTION, SV_TEMPLATE_AUTO, SV_ASPECT_AUTO, image, p, &err) ||
-        sv_context_new(&ctx, m, p->n, &err) ||
+        sv_context_new(&ctx, m, p->n, 0, &err) ||
         sv_encode_image_file(ctx, image, SV_ASPECT_AUTO, &enc, &err) ||
         sv_prefill(ctx, p, &enc, NULL, &err))
         fail_msg("%s", err.msg);

@@ -7,6 +7,7 @@
 
 #include "attention.h"
 #include "ops.h"
+#include "rope.h"
 #include "testutil.h"
 
 /* deterministic values in [-1, 1) */
@@ -29,7 +30,7 @@ static void test_rmsnorm(void **state) {
         for (int i = 0; i < D; i++)
             want[r * D + i] = (float)(x[r * D + i] / sqrt(ss / D + 1e-5) * w[i]);
     }
-    sv_rmsnorm(x, w, y, N, D, 1e-5f);
+    sv_rmsnorm(NULL, x, w, y, N, D, 1e-5f);
     assert_close("rmsnorm", y, want, N * D, 1e-6f);
 }
 
@@ -49,7 +50,7 @@ static void test_layernorm(void **state) {
         for (int i = 0; i < D; i++)
             want[r * D + i] = (float)((x[r * D + i] - mean) / sqrt(var + 1e-5) * w[i] + b[i]);
     }
-    sv_layernorm(x, w, b, y, N, D, 1e-5f);
+    sv_layernorm(NULL, x, w, b, y, N, D, 1e-5f);
     assert_close("layernorm", y, want, N * D, 1e-6f);
 }
 
@@ -68,9 +69,9 @@ static void test_activations(void **state) {
     memcpy(g, x, sizeof x);
     memcpy(q, x, sizeof x);
     memcpy(s, x, sizeof x);
-    sv_gelu_erf(g, N);
-    sv_quick_gelu(q, N);
-    sv_swiglu(s, up, N);
+    sv_gelu_erf(NULL, g, N);
+    sv_quick_gelu(NULL, q, N);
+    sv_swiglu(NULL, s, up, N);
     assert_close("gelu (erf)", g, want_g, N, 1e-6f);
     assert_close("quick_gelu", q, want_q, N, 1e-6f);
     assert_close("silu(gate)*up", s, want_s, N, 1e-6f);
@@ -92,7 +93,10 @@ static void test_rope(void **state) {
                 want[(r * H + h) * HD + d] = (float)(v[d] * cos(angle) + rot * sin(angle));
             }
         }
-    sv_rope(x, N, H, HD, H * HD, POS0, 10000.0);
+    float *table = malloc(sizeof(float) * (POS0 + N) * HD);
+    sv_rope_table(table, POS0 + N, HD, 10000.0);
+    sv_rope(NULL, x, N, H, HD, H * HD, POS0, table);
+    free(table);
     assert_close("rope (rotate_half form)", x, want, N * H * HD, 1e-6f);
 }
 
@@ -136,15 +140,17 @@ static void test_attention_gqa(void **state) {
     float *q = malloc(sizeof(float) * N * H * HD), *k = malloc(sizeof(float) * M * KV * HD);
     float *v = malloc(sizeof(float) * M * KV * HD), *out = malloc(sizeof(float) * N * H * HD);
     float *want = malloc(sizeof(float) * N * H * HD);
-    float *scores = malloc(sizeof(float) * SV_ATTN_BLOCK * M);
+    sv_pool *pool;
+    sv_error err;
+    if (sv_pool_new(&pool, 2, SV_ATTN_BLOCK * M, &err)) fail_msg("%s", err.msg);
     fill(q, N * H * HD, 9);
     fill(k, M * KV * HD, 10);
     fill(v, M * KV * HD, 11);
     for (int i = 0; i < N * H * HD; i++) q[i] *= 3;
-    sv_attention(&s, q, N, k, v, M, 1, POS0, out, scores);
+    sv_attention(&s, q, N, k, v, M, 1, POS0, out, pool);
     naive_attention(&s, q, N, k, v, M, 1, POS0, want);
     assert_close("attention causal GQA", out, want, N * H * HD, 1e-5f);
-    sv_attention(&s, q, N, k, v, M, 0, 0, out, scores);
+    sv_attention(&s, q, N, k, v, M, 0, 0, out, pool);
     naive_attention(&s, q, N, k, v, M, 0, 0, want);
     assert_close("attention full", out, want, N * H * HD, 1e-5f);
     /* Mistral's sliding window: one key, a window inside a block, across blocks,
@@ -153,19 +159,61 @@ static void test_attention_gqa(void **state) {
     for (size_t w = 0; w < sizeof windows / sizeof *windows; w++) {
         char what[64];
         s.window = windows[w];
-        sv_attention(&s, q, N, k, v, M, 1, POS0, out, scores);
+        sv_attention(&s, q, N, k, v, M, 1, POS0, out, pool);
         naive_attention(&s, q, N, k, v, M, 1, POS0, want);
         snprintf(what, sizeof what, "attention sliding window %zu", windows[w]);
         assert_close(what, out, want, N * H * HD, 1e-5f);
     }
-    free(q), free(k), free(v), free(out), free(want), free(scores);
+    free(q), free(k), free(v), free(out), free(want);
+    sv_pool_free(pool);
+}
+
+/* sv_expf against exp in double over the range the forward passes use. */
+static void test_expf(void **state) {
+    (void)state;
+    double worst = 0;
+    for (float x = -87.0f; x <= 88.0f; x += 0.0037f) {
+        double want = exp((double)x), rel = fabs(sv_expf(x) - want) / want;
+        if (rel > worst) worst = rel;
+    }
+    printf("# sv_expf: max relative error %.3g on [-87, 88] (float's ulp: 6e-8 to 1.2e-7)\n",
+           worst);
+    assert_true(worst < 2.5e-7);
+    assert_true(sv_expf(-1000.0f) < 1e-37f && sv_expf(0.0f) == 1.0f);
+}
+
+/* Every op gives the same bits on a pool of 2 threads as on the calling thread alone. */
+static void test_ops_threaded(void **state) {
+    (void)state;
+    enum { N = 300, D = 96 };
+    static float x[N * D], w[D], b[D], y1[N * D], y2[N * D], a1[N * D], a2[N * D];
+    fill(x, N * D, 12);
+    fill(w, D, 13);
+    fill(b, D, 14);
+    sv_pool *pool;
+    sv_error err;
+    if (sv_pool_new(&pool, 2, 16, &err)) fail_msg("%s", err.msg);
+    sv_rmsnorm(NULL, x, w, y1, N, D, 1e-5f);
+    sv_rmsnorm(pool, x, w, y2, N, D, 1e-5f);
+    assert_memory_equal(y1, y2, sizeof y1);
+    sv_layernorm(NULL, x, w, b, y1, N, D, 1e-5f);
+    sv_layernorm(pool, x, w, b, y2, N, D, 1e-5f);
+    assert_memory_equal(y1, y2, sizeof y1);
+    memcpy(a1, x, sizeof x), memcpy(a2, x, sizeof x);
+    sv_quick_gelu(NULL, a1, N * D), sv_quick_gelu(pool, a2, N * D);
+    sv_swiglu(NULL, a1, y1, N * D), sv_swiglu(pool, a2, y1, N * D);
+    sv_gelu_erf(NULL, a1, N * D), sv_gelu_erf(pool, a2, N * D);
+    sv_add(NULL, a1, x, N * D), sv_add(pool, a2, x, N * D);
+    assert_memory_equal(a1, a2, sizeof a1);
+    sv_pool_free(pool);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rmsnorm),     cmocka_unit_test(test_layernorm),
         cmocka_unit_test(test_activations), cmocka_unit_test(test_rope),
-        cmocka_unit_test(test_attention_gqa),
+        cmocka_unit_test(test_attention_gqa), cmocka_unit_test(test_expf),
+        cmocka_unit_test(test_ops_threaded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

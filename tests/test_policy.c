@@ -29,7 +29,7 @@ static int setup(void **state) {
     if (sv_model_load(&f->m, tiny_model_dir(), &err) ||
         sv_prompt_for_image(f->m, "What is shown in this image?", SV_TEMPLATE_VICUNA_V1,
                             SV_ASPECT_PAD, image, &f->prompt, &err) ||
-        sv_context_new(&f->ctx, f->m, f->prompt.n, &err) ||
+        sv_context_new(&f->ctx, f->m, f->prompt.n, 0, &err) ||
         sv_encode_image_file(f->ctx, image, SV_ASPECT_PAD, &f->image, &err))
         fail_msg("%s", err.msg);
     f->vocab = f->m->cfg.text.vocab;

@@ -1,0 +1,17 @@
+/* Hot loops are compiled twice, for x86-64 in general and for x86-64-v3
+ * (AVX2, FMA), and the dynamic loader picks the clone the CPU runs (GCC's and
+ * Clang's target_clones, an ifunc resolved from cpuid at load time). The
+ * build stays portable; the machine it runs on decides. Only loops the
+ * compiler can vectorise without reassociating floating-point sums are marked,
+ * and ISO C mode forbids contracting a*b+c into an FMA: both clones compute
+ * the same bits. */
+#ifndef SV_SIMD_H
+#define SV_SIMD_H
+
+#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+#define SV_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define SV_VECTOR_CLONES
+#endif
+
+#endif
