@@ -157,7 +157,7 @@ static int keep_types(sv_study *s, const sv_evaluator *e, sv_error *err) {
  * together and plans the runs; *e is the open evaluator. */
 static int prepare(sv_study *s, const sv_study_params *p, sv_evaluator **e, sv_error *err) {
     sv_lc_data lc;
-    sv_eval_params ep = {.model_dir = p->model_dir, .manifest = p->manifest,
+    sv_eval_params ep = {.model_dir = p->model_dir, .vision_tower = p->vision_tower, .manifest = p->manifest,
                          .max_new = p->max_new, .limit = p->limit, .aspect = p->aspect};
     if (sv_lc_read(&lc, p->lc_path, err)) return SV_FAIL;
     int rc = sv_evaluator_open(e, &ep, err);
