@@ -557,7 +557,7 @@ static int load_model_file(sv_tokenizer **out, const char *dir, sv_error *err) {
     char path[4096];
     if (join_path(path, sizeof path, dir, "tokenizer.model", err)) return SV_FAIL;
     FILE *probe = fopen(path, "rb");
-    if (!probe) return sv_fail(err, "%s: no tokenizer.json or tokenizer.model", dir);
+    if (!probe) return sv_fail(err, "%s: cannot open tokenizer.json or tokenizer.model", dir);
     fclose(probe);
     sv_tokenizer *t = sv_alloc_array(1, sizeof *t, err, path);
     if (!t) return SV_FAIL;
