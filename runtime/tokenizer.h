@@ -1,5 +1,5 @@
-/* LLaMA tokenizer from a Hugging Face tokenizer.json (or a tokenizer.model): SentencePiece-style BPE
- * with byte fallback, the "▁" prepend normaliser, and added special tokens
+/* LLaMA tokenizer from a Hugging Face tokenizer.json (or a SentencePiece
+ * tokenizer.model): BPE with byte fallback, the "▁" prepend normaliser, and added special tokens
  * (<s>, </s>, <unk>, <image>, ...) matched verbatim in the text. */
 #ifndef SV_TOKENIZER_H
 #define SV_TOKENIZER_H
