@@ -275,7 +275,8 @@ int sv_calibrate(const sv_calib_params *p, sv_calib_stats *stats, sv_error *err)
     /* before anything else: a second writer must not even load the model */
     sv_writer_lock *lock;
     if (sv_writer_lock_take(&lock, p->output, err)) return SV_FAIL;
-    int rc = sv_model_load(&s.m, p->model_dir, err);
+    sv_model_params mp = {.vision_tower = p->vision_tower};
+    int rc = sv_model_load_params(&s.m, p->model_dir, &mp, err);
     if (rc == SV_OK) rc = sv_preprocess_aspect(&s.m->cfg, p->aspect, &s.aspect, err);
     if (rc == SV_OK) rc = sv_manifest_load(&s.manifest, p->manifest, p->skip_bad, err);
     if (rc == SV_OK) {

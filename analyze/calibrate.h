@@ -36,6 +36,7 @@ typedef struct sv_calib_progress {
 
 typedef struct sv_calib_params {
     const char *model_dir, *manifest, *output;
+    const char *vision_tower;   /* original layout: the CLIP tower directory (--vision-tower) */
     int groups;                 /* bit 0 visual, bit 1 text */
     size_t limit;               /* 0: every sample */
     int64_t seed;               /* shuffle seed; < 0: manifest order */

@@ -10,7 +10,7 @@
 #include "lcfile.h"
 
 static const char usage[] =
-    "usage: shortv calibrate -m DIR --data MANIFEST [--groups visual,text] [--limit N]\n"
+    "usage: shortv calibrate -m DIR [--vision-tower DIR] --data MANIFEST [--groups visual,text] [--limit N]\n"
     "                        [--seed S] [--aspect pad|crop|anyres] [-t N] -o LC.h5 [--resume]\n"
     "                        [--skip-bad] [--naive]\n"
     "  Measures every decoder layer's Layer Contribution, KL(p_ablated||p_orig) at the last\n"
@@ -59,9 +59,10 @@ static void stop_on_signals(void) {
 
 int cli_calibrate(int argc, char **argv, sv_error *err) {
     enum { OPT_DATA = 256, OPT_GROUPS, OPT_LIMIT, OPT_SEED, OPT_ASPECT, OPT_RESUME, OPT_SKIP,
-           OPT_NAIVE, OPT_HELP };
+           OPT_NAIVE, OPT_HELP, OPT_VISION_TOWER };
     static const struct option longopts[] = {
-        {"model", required_argument, 0, 'm'},   {"data", required_argument, 0, OPT_DATA},
+        {"model", required_argument, 0, 'm'},   {"vision-tower", required_argument, 0, OPT_VISION_TOWER},
+          {"data", required_argument, 0, OPT_DATA},
         {"groups", required_argument, 0, OPT_GROUPS}, {"limit", required_argument, 0, OPT_LIMIT},
         {"seed", required_argument, 0, OPT_SEED}, {"aspect", required_argument, 0, OPT_ASPECT},
         {"threads", required_argument, 0, 't'}, {"output", required_argument, 0, 'o'},
@@ -74,6 +75,7 @@ int cli_calibrate(int argc, char **argv, sv_error *err) {
     while ((ch = getopt_long(argc, argv, "m:t:o:h", longopts, NULL)) != -1) {
         switch (ch) {
         case 'm': p.model_dir = optarg; break;
+        case OPT_VISION_TOWER: p.vision_tower = optarg; break;
         case 'o': p.output = optarg; break;
         case OPT_DATA: p.manifest = optarg; break;
         case OPT_GROUPS:

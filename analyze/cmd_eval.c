@@ -6,7 +6,7 @@
 #include "eval.h"
 
 static const char usage[] =
-    "usage: shortv eval -m DIR --data MANIFEST [--freeze F.json | --freeze-layers L,L,..]\n"
+    "usage: shortv eval -m DIR [--vision-tower DIR] --data MANIFEST [--freeze F.json | --freeze-layers L,L,..]\n"
     "                   [-n MAX_NEW_TOKENS] [--limit N] [--aspect pad|crop|anyres] [-t N] -o RESULTS.json\n"
     "  Answers every question greedily (Vicuna v1 template), scores normalised exact match\n"
     "  (lower case, punctuation dropped) against the manifest's answers, and writes the\n"
@@ -15,9 +15,10 @@ static const char usage[] =
     "  typed questions (a \"type\" on each manifest line), the accuracy per type too.\n";
 
 int cli_eval(int argc, char **argv, sv_error *err) {
-    enum { OPT_DATA = 256, OPT_FREEZE, OPT_FREEZE_LAYERS, OPT_LIMIT, OPT_ASPECT, OPT_HELP };
+    enum { OPT_DATA = 256, OPT_FREEZE, OPT_FREEZE_LAYERS, OPT_LIMIT, OPT_ASPECT, OPT_HELP, OPT_VISION_TOWER };
     static const struct option longopts[] = {
-        {"model", required_argument, 0, 'm'},     {"data", required_argument, 0, OPT_DATA},
+        {"model", required_argument, 0, 'm'},   {"vision-tower", required_argument, 0, OPT_VISION_TOWER},
+            {"data", required_argument, 0, OPT_DATA},
         {"freeze", required_argument, 0, OPT_FREEZE},
         {"freeze-layers", required_argument, 0, OPT_FREEZE_LAYERS},
         {"max-new-tokens", required_argument, 0, 'n'}, {"limit", required_argument, 0, OPT_LIMIT},
@@ -30,6 +31,7 @@ int cli_eval(int argc, char **argv, sv_error *err) {
     while ((ch = getopt_long(argc, argv, "m:n:t:o:h", longopts, NULL)) != -1) {
         switch (ch) {
         case 'm': p.model_dir = optarg; break;
+        case OPT_VISION_TOWER: p.vision_tower = optarg; break;
         case 'o': p.output = optarg; break;
         case OPT_DATA: p.manifest = optarg; break;
         case OPT_FREEZE: p.freeze = optarg; break;

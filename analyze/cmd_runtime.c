@@ -9,12 +9,14 @@
 #include "flops.h"
 #include "freeze.h"
 #include "generate.h"
+#include "llava_original.h"
 #include "npy.h"
 #include "preprocess.h"
 #include "vision.h"
 
 typedef struct options {
     const char *model, *image, *prompt, *out, *text;
+    const char *vision_tower; /* original layout: the CLIP tower directory */
     const char *freeze, *freeze_layers; /* ShortV mode: a freeze config or a layer list */
     int profile;
     sv_aspect aspect;
@@ -52,7 +54,8 @@ static int cmd_tokenize(const options *o, sv_error *err) {
 static int cmd_preprocess(const options *o, sv_error *err) {
     sv_config cfg;
     sv_views views;
-    if (sv_config_load(&cfg, o->model, err) ||
+    char tower[4096];
+    if (sv_config_load_with_tower(&cfg, o->model, o->vision_tower, tower, sizeof tower, err) ||
         sv_preprocess_file(&cfg, o->image, o->aspect, &views, err))
         return SV_FAIL;
     int anyres = views.aspect == SV_ASPECT_ANYRES;
@@ -66,7 +69,8 @@ static int cmd_preprocess(const options *o, sv_error *err) {
 /* Loads the model and a context for n_ctx positions. */
 static int open_model(const options *o, sv_model **m, sv_context **ctx, size_t n_ctx,
                       sv_error *err) {
-    if (sv_model_load(m, o->model, err)) return SV_FAIL;
+    sv_model_params p = {.vision_tower = o->vision_tower};
+    if (sv_model_load_params(m, o->model, &p, err)) return SV_FAIL;
     if (sv_context_new(ctx, *m, n_ctx, cli_threads(o->threads), err)) {
         sv_model_free(*m);
         return SV_FAIL;
@@ -157,7 +161,8 @@ static int check_room(const session *s, int max_new, sv_error *err) {
 /* Model, prompt, image and prefill: everything `logits` and `generate` share. */
 static int session_prefill(session *s, const options *o, int max_new, sv_error *err) {
     memset(s, 0, sizeof *s);
-    if (sv_model_load(&s->m, o->model, err) ||
+    sv_model_params p = {.vision_tower = o->vision_tower};
+    if (sv_model_load_params(&s->m, o->model, &p, err) ||
         sv_freeze_options(o->freeze, o->freeze_layers, &s->m->cfg, &s->modes, &s->group, err) ||
         sv_prompt_for_image(s->m, o->prompt, o->tmpl, o->aspect, o->image, &s->prompt, err) ||
         check_room(s, max_new, err) ||
@@ -238,7 +243,7 @@ static int cmd_generate(const options *o, sv_error *err) {
 /* ---------------------------------------------------------------- dispatch */
 
 static const command commands[] = {
-    {"tokenize", "shortv tokenize -m DIR [--no-bos] TEXT\n"
+    {"tokenize", "shortv tokenize -m DIR [--no-bos] [--] TEXT\n"
                  "  Prints the token ids of TEXT, space-separated, on one line.\n",
      cmd_tokenize, "mx"},
     {"preprocess", "shortv preprocess -m DIR --image FILE [--aspect pad|crop|anyres] -o OUT.npy\n"
@@ -262,7 +267,9 @@ static const command commands[] = {
 #define N_COMMANDS (sizeof commands / sizeof *commands)
 
 static const char common_help[] =
-    "Common options: -t/--threads N (threads; default one per online CPU), --help.\n"
+    "Common options: -t/--threads N (threads; default one per online CPU), --help;\n"
+    "--vision-tower DIR: an original LLaVA release's CLIP tower directory, overriding\n"
+    "config.json's mm_vision_tower.\n"
     "--template: vicuna_v1 wraps TEXT in LLaVA's conversation, mistral_instruct in\n"
     "\"[INST] ... [/INST]\" (the default for a Mistral decoder, vicuna_v1 otherwise); raw\n"
     "uses TEXT as is and it must contain <image> once. --aspect: LLaVA-1.5 takes pad\n"
@@ -275,9 +282,10 @@ static const char common_help[] =
 /* Parses argv (argv[0] is the command name); returns 1 if --help was asked. */
 static int parse_options(const command *c, int argc, char **argv, options *o, sv_error *err) {
     enum { OPT_NO_BOS = 256, OPT_PRINT_IDS, OPT_HELP, OPT_ASPECT, OPT_TEMPLATE, OPT_IMAGE,
-           OPT_FREEZE, OPT_FREEZE_LAYERS, OPT_PROFILE };
+           OPT_FREEZE, OPT_FREEZE_LAYERS, OPT_PROFILE, OPT_VISION_TOWER };
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'},   {"image", required_argument, 0, OPT_IMAGE},
+        {"vision-tower", required_argument, 0, OPT_VISION_TOWER},
         {"prompt", required_argument, 0, 'p'},  {"output", required_argument, 0, 'o'},
         {"threads", required_argument, 0, 't'}, {"max-new-tokens", required_argument, 0, 'n'},
         {"aspect", required_argument, 0, OPT_ASPECT},
@@ -293,6 +301,7 @@ static int parse_options(const command *c, int argc, char **argv, options *o, sv
     while ((ch = getopt_long(argc, argv, "m:p:o:t:n:h", longopts, NULL)) != -1) {
         switch (ch) {
         case 'm': o->model = optarg; break;
+        case OPT_VISION_TOWER: o->vision_tower = optarg; break;
         case OPT_IMAGE: o->image = optarg; break;
         case 'p': o->prompt = optarg; break;
         case 'o': o->out = optarg; break;

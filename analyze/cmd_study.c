@@ -10,7 +10,7 @@
 #include "study.h"
 
 static const char usage[] =
-    "usage: shortv study -m DIR --lc LC.h5 --data MANIFEST [--counts 2,4,6,8] [--random-sets 3]\n"
+    "usage: shortv study -m DIR [--vision-tower DIR] --lc LC.h5 --data MANIFEST [--counts 2,4,6,8] [--random-sets 3]\n"
     "                    [--seed S] [--group visual|text] [--limit N] [-n MAX_NEW_TOKENS]\n"
     "                    [--aspect pad|crop|anyres] [-t N] -o OUTDIR\n"
     "  Does freezing the lowest-LC layers cost less accuracy than random layers or the\n"
@@ -48,9 +48,10 @@ typedef struct options {
 /* SV_OK, SV_FAIL, or CLI_HELP. */
 static int parse_options(int argc, char **argv, options *o, sv_error *err) {
     enum { OPT_LC = 256, OPT_DATA, OPT_COUNTS, OPT_SETS, OPT_SEED, OPT_GROUP, OPT_LIMIT,
-           OPT_ASPECT, OPT_HELP };
+           OPT_ASPECT, OPT_HELP, OPT_VISION_TOWER };
     static const struct option longopts[] = {
-        {"model", required_argument, 0, 'm'},      {"lc", required_argument, 0, OPT_LC},
+        {"model", required_argument, 0, 'm'},   {"vision-tower", required_argument, 0, OPT_VISION_TOWER},
+             {"lc", required_argument, 0, OPT_LC},
         {"data", required_argument, 0, OPT_DATA},  {"counts", required_argument, 0, OPT_COUNTS},
         {"random-sets", required_argument, 0, OPT_SETS},
         {"seed", required_argument, 0, OPT_SEED},  {"group", required_argument, 0, OPT_GROUP},
@@ -69,6 +70,7 @@ static int parse_options(int argc, char **argv, options *o, sv_error *err) {
     while ((ch = getopt_long(argc, argv, "m:n:t:o:h", longopts, NULL)) != -1) {
         switch (ch) {
         case 'm': p->model_dir = optarg; break;
+        case OPT_VISION_TOWER: p->vision_tower = optarg; break;
         case 'o': p->out_dir = optarg; break;
         case OPT_LC: p->lc_path = optarg; break;
         case OPT_DATA: p->manifest = optarg; break;

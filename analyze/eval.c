@@ -93,7 +93,8 @@ static int open_evaluator(sv_evaluator *e, const sv_eval_params *p, sv_error *er
     snprintf(e->manifest_path, sizeof e->manifest_path, "%s", p->manifest);
     e->max_new = p->max_new;
     if (p->max_new < 1) return sv_fail(err, "eval: max_new must be at least 1");
-    if (sv_model_load(&e->m, p->model_dir, err) ||
+    sv_model_params mp = {.vision_tower = p->vision_tower};
+    if (sv_model_load_params(&e->m, p->model_dir, &mp, err) ||
         sv_preprocess_aspect(&e->m->cfg, p->aspect, &e->aspect, err) ||
         sv_manifest_load(&e->manifest, p->manifest, 0, err))
         return SV_FAIL;

@@ -20,6 +20,7 @@
 
 typedef struct sv_eval_params {
     const char *model_dir, *manifest, *output;
+    const char *vision_tower;           /* original layout: the CLIP tower directory */
     const char *freeze, *freeze_layers; /* ShortV mode, as logits/generate take it (sv_eval) */
     int max_new;                        /* tokens generated per answer */
     size_t limit;                       /* 0: every sample, else the manifest's first `limit` */

@@ -157,9 +157,9 @@ static int keep_types(sv_study *s, const sv_evaluator *e, sv_error *err) {
  * together and plans the runs; *e is the open evaluator. */
 static int prepare(sv_study *s, const sv_study_params *p, sv_evaluator **e, sv_error *err) {
     sv_lc_data lc;
-    sv_eval_params ep = {.model_dir = p->model_dir, .manifest = p->manifest,
-                         .max_new = p->max_new, .limit = p->limit, .aspect = p->aspect,
-                         .n_threads = p->n_threads};
+    sv_eval_params ep = {.model_dir = p->model_dir, .vision_tower = p->vision_tower,
+                         .manifest = p->manifest, .max_new = p->max_new, .limit = p->limit,
+                         .aspect = p->aspect, .n_threads = p->n_threads};
     if (sv_lc_read(&lc, p->lc_path, err)) return SV_FAIL;
     int rc = sv_evaluator_open(e, &ep, err);
     const sv_config *cfg = rc == SV_OK ? sv_evaluator_config(*e) : NULL;

@@ -51,6 +51,7 @@ const char *sv_strategy_name(sv_strategy s); /* "dense", "lc", "reverse", "rando
 
 typedef struct sv_study_params {
     const char *model_dir, *lc_path, *manifest, *out_dir;
+    const char *vision_tower; /* original layout: the CLIP tower directory */
     const int *counts;      /* the N to study, each in [1, n_layers], distinct */
     int n_counts;
     int random_sets;        /* random subsets per N, >= 0 */

@@ -30,6 +30,8 @@ static int int_round7(double x) {
     return (int)strtod(buf, NULL);
 }
 
+static int int_trunc(double x) { return (int)x; }
+
 void sv_anyres_plan_image(const sv_config *cfg, int w, int h, sv_anyres_plan *p) {
     int size = cfg->vision.image_size;
     *p = (sv_anyres_plan){.image_w = w, .image_h = h, .grid = size / cfg->vision.patch_size};
@@ -49,12 +51,14 @@ void sv_anyres_plan_image(const sv_config *cfg, int w, int h, sv_anyres_plan *p)
     /* unpad_image on the (rows·grid) x (cols·grid) feature map with the original (h, w) */
     int map_h = p->rows * p->grid, map_w = p->cols * p->grid;
     p->kept_y0 = 0, p->kept_y1 = map_h, p->kept_x0 = 0, p->kept_x1 = map_w;
+    /* the original code (llava/mm_utils.py unpad_image) truncates with plain int() */
+    int (*to_int)(double) = cfg->anyres_int_unpad ? int_trunc : int_round7;
     if ((double)w / h > (double)map_w / map_h) {
-        int new_h = int_round7(h * ((double)map_w / w));
+        int new_h = to_int(h * ((double)map_w / w));
         int pad = (map_h - new_h) / 2;
         p->kept_y0 = pad, p->kept_y1 = map_h - pad;
     } else {
-        int new_w = int_round7(w * ((double)map_h / h));
+        int new_w = to_int(w * ((double)map_h / h));
         int pad = (map_w - new_w) / 2;
         p->kept_x0 = pad, p->kept_x1 = map_w - pad;
     }

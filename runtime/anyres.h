@@ -11,6 +11,10 @@
  *   unpad                 the map's rows (or columns) that only saw padding are cut
  *   rows                  base view's G² tokens, then each kept map row + one newline
  *
+ * Original checkpoints (cfg->anyres_int_unpad) differ in one rule: unpad
+ * truncates with int() where transformers rounds to 7 digits first; their
+ * (width, height) pinpoints are stored as [height, width] by llava_original.c.
+ *
  * Everything here is arithmetic on sizes: it never touches pixels or features,
  * so the token count of an image is known from its header alone. */
 #ifndef SV_ANYRES_H

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "llava_original.h"
 
 /* Readers for optional numeric fields: absent or null keeps the default;
  * present with the wrong type is an error. */
@@ -180,7 +181,7 @@ static int validate(const sv_config *c, const char *path, sv_error *err) {
     if (c->anyres && c->keep_cls)
         return sv_fail(err, "%s: vision_feature_select_strategy 'full' with image_grid_pinpoints: "
                             "LLaVA-NeXT's tile map needs the CLS row dropped ('default')", path);
-    if (c->image_token_id < 0 || c->image_token_id >= t->vocab)
+    if (!c->original && (c->image_token_id < 0 || c->image_token_id >= t->vocab))
         return sv_fail(err, "%s: image_token_index %d is outside the vocabulary (%d)", path,
                        c->image_token_id, t->vocab);
     return SV_OK;
@@ -279,7 +280,7 @@ static int parse_llava(sv_config *c, const cJSON *root, const char *path, sv_err
     const char *act = get_string(root, "projector_hidden_act");
     if (act && strcmp(act, "gelu") != 0)
         return sv_fail(err, "%s: projector_hidden_act '%s' is not supported (gelu)", path, act);
-    return SV_OK;
+    return sv_original_is(root) ? sv_original_parse(c, root, path, err) : SV_OK;
 }
 
 static void derive(sv_config *c) {
@@ -411,6 +412,20 @@ char *sv_read_file(const char *path, size_t *len, sv_error *err) {
     return buf;
 }
 
+/* DIR/preprocessor_config.json, if there is one (CLIP's defaults otherwise). */
+static int load_preprocessor(sv_config *c, const char *dir, sv_error *err) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/preprocessor_config.json", dir);
+    FILE *probe = fopen(path, "rb");
+    if (!probe) return SV_OK;
+    fclose(probe);
+    char *json = sv_read_file(path, NULL, err);
+    if (!json) return SV_FAIL;
+    int rc = parse_preprocessor(c, json, path, err);
+    free(json);
+    return rc;
+}
+
 int sv_config_load(sv_config *c, const char *dir, sv_error *err) {
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
@@ -419,12 +434,30 @@ int sv_config_load(sv_config *c, const char *dir, sv_error *err) {
     int rc = sv_config_parse(c, json, path, err);
     free(json);
     if (rc) return rc;
-    snprintf(path, sizeof path, "%s/preprocessor_config.json", dir);
-    FILE *probe = fopen(path, "rb");
-    if (!probe) return SV_OK; /* optional: CLIP defaults */
-    fclose(probe);
-    if (!(json = sv_read_file(path, NULL, err))) return SV_FAIL;
-    rc = parse_preprocessor(c, json, path, err);
+    /* the original layout's preprocessing is its tower's (sv_config_load_tower) */
+    return c->original ? SV_OK : load_preprocessor(c, dir, err);
+}
+
+int sv_config_load_tower(sv_config *c, const char *dir, sv_error *err) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    char *json = sv_read_file(path, NULL, err);
+    if (!json) return SV_FAIL;
+    cJSON *root = cJSON_Parse(json);
     free(json);
-    return rc;
+    const cJSON *vc = cJSON_GetObjectItemCaseSensitive(root, "vision_config");
+    int rc = SV_OK;
+    vision_defaults(&c->vision, 0);
+    if (!cJSON_IsObject(root))
+        rc = sv_fail(err, "%s: not a JSON object", path);
+    else if (parse_vision(&c->vision, cJSON_IsObject(vc) ? vc : root, path, err) ||
+             validate(c, path, err))
+        rc = SV_FAIL;
+    else if (c->mm_hidden != c->vision.hidden)
+        rc = sv_fail(err, "%s: the tower's hidden_size %d is not the model's mm_hidden_size %d",
+                     path, c->vision.hidden, c->mm_hidden);
+    cJSON_Delete(root);
+    if (rc) return rc;
+    derive(c);
+    return load_preprocessor(c, dir, err);
 }

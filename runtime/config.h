@@ -59,10 +59,23 @@ typedef struct sv_config {
     float image_mean[3], image_std[3];
     int crop_size;
     char hash[17];           /* FNV-1a 64 of config.json's bytes, hex: identifies the model */
+    /* The original LLaVA layout (llava_original.h): LlavaLlamaForCausalLM, the tower
+     * in its own directory, prompts tokenised in chunks around the image */
+    int original;
+    char vision_tower[256];  /* mm_vision_tower as given: a hub id or a directory */
+    int mm_hidden;           /* mm_hidden_size: the tower's width the projector expects */
+    int tower_in_checkpoint; /* unfreeze_mm_vision_tower (LLaVA-1.6): the tuned tower is in
+                                the model's checkpoint; the tower directory gives its config */
+    int anyres_int_unpad;    /* anyres unpadding truncates (original) instead of rounding
+                                to 7 digits first (transformers) */
 } sv_config;
 
 /* Reads DIR/config.json and DIR/preprocessor_config.json (optional). */
 int sv_config_load(sv_config *cfg, const char *dir, sv_error *err);
+/* The original layout's vision tower (DIR = its directory): the vision_config of
+ * DIR/config.json (a CLIPModel; a CLIPVisionModel's own fields also do) replaces
+ * the CLIP defaults, DIR/preprocessor_config.json the preprocessing ones. */
+int sv_config_load_tower(sv_config *cfg, const char *dir, sv_error *err);
 /* Parses config.json text; `path` names it in messages. Preprocessing fields get defaults. */
 int sv_config_parse(sv_config *cfg, const char *json, const char *path, sv_error *err);
 /* SV_FAIL, saying why, for a valid config of a model the forward runtime does not

@@ -4,21 +4,31 @@
 
 #include "model.h"
 
-/* Tensor-name prefixes of the two llava-hf layouts (transformers < 4.52 and >= 4.52). */
+#include "llava_original.h"
+
+/* Tensor-name prefixes of the two llava-hf layouts (transformers < 4.52 and >= 4.52)
+ * and of the original one (its tower's own checkpoint holds vision_model.*). */
 typedef struct layout {
     const char *vision, *projector, *llm, *head; /* head: prefix of "lm_head" */
     const char *top;                             /* prefix of "image_newline" */
+    const char *proj1, *proj2;                   /* the projector's two linears */
 } layout;
 
 static const layout old_layout = {"vision_tower.vision_model.", "multi_modal_projector.",
-                                  "language_model.model.", "language_model.", ""};
+                                  "language_model.model.", "language_model.", "",
+                                  "linear_1", "linear_2"};
 static const layout new_layout = {"model.vision_tower.vision_model.",
                                   "model.multi_modal_projector.", "model.language_model.",
-                                  "", "model."};
+                                  "", "model.", "linear_1", "linear_2"};
+static const layout original_layout = {"vision_model.", "model.mm_projector.", "model.", "",
+                                       "model.", "0", "2"};
 
-/* Binding state: the first failure is kept in err, later lookups are skipped. */
+/* Binding state: the first failure is kept in err, later lookups are skipped.
+ * Tensors are looked up in w, which lives in dir. */
 typedef struct binder {
     sv_model *m;
+    const sv_weights *w;
+    const char *dir;
     sv_error *err;
     int failed;
 } binder;
@@ -41,10 +51,10 @@ static const sv_tensor *bind(binder *b, const char *prefix, const char *name, in
     if (b->failed) return NULL;
     char full[512];
     snprintf(full, sizeof full, "%s%s", prefix, name);
-    const sv_tensor *t = sv_weights_find(b->m->weights, full);
+    const sv_tensor *t = sv_weights_find(b->w, full);
     if (!t) {
         b->failed = 1;
-        sv_fail(b->err, "%s: missing tensor '%s' (required by config.json)", b->m->dir, full);
+        sv_fail(b->err, "%s: missing tensor '%s' (required by config.json)", b->dir, full);
         return NULL;
     }
     int same = t->ndim == ndim;
@@ -139,8 +149,8 @@ static void bind_llm(binder *b, const layout *lay) {
     const sv_text_config *t = &m->cfg.text;
     int h = t->hidden, qd = t->n_heads * t->head_dim, kvd = t->n_kv_heads * t->head_dim;
     int64_t embed_shape[2] = {t->vocab, h};
-    m->proj1 = bind_linear(b, lay->projector, "linear_1", h, m->cfg.vision.hidden, 1);
-    m->proj2 = bind_linear(b, lay->projector, "linear_2", h, h, 1);
+    m->proj1 = bind_linear(b, lay->projector, lay->proj1, h, m->cfg.vision.hidden, 1);
+    m->proj2 = bind_linear(b, lay->projector, lay->proj2, h, h, 1);
     if (m->cfg.anyres) m->image_newline = bind_vec(b, lay->top, "image_newline", h);
     m->embed = bind(b, lay->llm, "embed_tokens.weight", 2, embed_shape);
     for (int i = 0; i < t->n_layers; i++) {
@@ -161,21 +171,42 @@ static void bind_llm(binder *b, const layout *lay) {
     m->lm_head = bind_linear(b, lay->head, "lm_head", t->vocab, h, 0);
 }
 
+static const layout *layout_of(const sv_model *m) {
+    if (m->cfg.original) return &original_layout;
+    return sv_weights_find(m->weights, "model.language_model.embed_tokens.weight") ? &new_layout
+                                                                                  : &old_layout;
+}
+
 static int bind_all(sv_model *m, sv_error *err) {
-    const layout *lay =
-        sv_weights_find(m->weights, "model.language_model.embed_tokens.weight") ? &new_layout
-                                                                                : &old_layout;
+    const layout *lay = layout_of(m);
     m->vlayers = sv_alloc_array((size_t)m->cfg.n_vision_layers_run + 1, sizeof *m->vlayers, err,
                                 m->dir);
     m->layers = sv_alloc_array((size_t)m->cfg.text.n_layers, sizeof *m->layers, err, m->dir);
     if (!m->vlayers || !m->layers) return SV_FAIL;
-    binder b = {m, err, 0};
-    bind_vision(&b, lay->vision);
+    int own_tower = m->tower_weights && !m->cfg.tower_in_checkpoint;
+    binder b = {m, own_tower ? m->tower_weights : m->weights, own_tower ? m->tower_dir : m->dir,
+                err, 0};
+    bind_vision(&b, m->cfg.tower_in_checkpoint ? "model.vision_tower.vision_tower.vision_model."
+                                               : lay->vision);
+    b.w = m->weights, b.dir = m->dir;
     bind_llm(&b, lay);
     return b.failed ? SV_FAIL : SV_OK;
 }
 
-int sv_model_load(sv_model **out, const char *dir, sv_error *err) {
+/* config.json; for the original layout also the tower's config and weights. */
+static int load_config(sv_model *m, const char *override, sv_error *err) {
+    char tower[4096];
+    if (sv_config_load_with_tower(&m->cfg, m->dir, override, tower, sizeof tower, err))
+        return SV_FAIL;
+    if (!m->cfg.original) return SV_OK;
+    if (!(m->tower_dir = strdup(tower))) return sv_fail(err, "%s: out of memory", tower);
+    return m->cfg.tower_in_checkpoint ? SV_OK : sv_weights_open(&m->tower_weights, tower, err);
+}
+
+sv_model_params sv_model_default_params(void) { return (sv_model_params){NULL}; }
+
+int sv_model_load_params(sv_model **out, const char *dir, const sv_model_params *p,
+                         sv_error *err) {
     *out = NULL;
     sv_model *m = calloc(1, sizeof *m);
     if (!m || !(m->dir = strdup(dir))) {
@@ -184,7 +215,7 @@ int sv_model_load(sv_model **out, const char *dir, sv_error *err) {
     }
     char config_path[4096];
     snprintf(config_path, sizeof config_path, "%s/config.json", dir);
-    if (sv_config_load(&m->cfg, dir, err) ||
+    if (load_config(m, p->vision_tower, err) ||
         sv_config_check_runnable(&m->cfg, config_path, err) ||
         sv_weights_open(&m->weights, dir, err) || bind_all(m, err) ||
         sv_tokenizer_load(&m->tok, dir, err)) {
@@ -193,6 +224,11 @@ int sv_model_load(sv_model **out, const char *dir, sv_error *err) {
     }
     *out = m;
     return SV_OK;
+}
+
+int sv_model_load(sv_model **out, const char *dir, sv_error *err) {
+    sv_model_params p = sv_model_default_params();
+    return sv_model_load_params(out, dir, &p, err);
 }
 
 void sv_model_free(sv_model *m) {
@@ -204,6 +240,8 @@ void sv_model_free(sv_model *m) {
     }
     sv_tokenizer_free(m->tok);
     sv_weights_close(m->weights);
+    sv_weights_close(m->tower_weights);
+    free(m->tower_dir);
     free(m->vlayers);
     free(m->layers);
     free(m->dir);

@@ -1,5 +1,6 @@
 /* A loaded LLaVA model: configuration, memory-mapped weights bound to their
- * roles (shapes checked against config.json), and the tokenizer.
+ * roles (shapes checked against config.json), and the tokenizer. Both the
+ * llava-hf layout and the original one (llava_original.h) load.
  *
  * Weight matrices stay in the mapping in their stored dtype. Vectors and small
  * tables (norm weights, biases, class and position embeddings) are converted
@@ -36,6 +37,8 @@ typedef struct sv_model {
     sv_config cfg;
     char *dir;
     sv_weights *weights;
+    sv_weights *tower_weights;        /* original layout: the CLIP tower's own; else NULL */
+    char *tower_dir;                  /* original layout: where the tower was read from */
     sv_tokenizer *tok;
     /* vision tower (CLIP ViT) */
     const float *class_emb;           /* [dv] */
@@ -54,6 +57,16 @@ typedef struct sv_model {
     void *owned;                      /* fp32 copies of the small tensors (a list) */
 } sv_model;
 
+typedef struct sv_model_params {
+    /* The original layout's CLIP tower directory, overriding config.json's
+     * mm_vision_tower; NULL: use that (it must then be a directory). */
+    const char *vision_tower;
+} sv_model_params;
+
+sv_model_params sv_model_default_params(void);
+int sv_model_load_params(sv_model **out, const char *dir, const sv_model_params *p,
+                         sv_error *err);
+/* With the default params. */
 int sv_model_load(sv_model **out, const char *dir, sv_error *err);
 void sv_model_free(sv_model *m);
 

@@ -62,6 +62,34 @@ static int expand_image(const int *ids, size_t n, int image_id, size_t n_visual,
     return SV_OK;
 }
 
+/* The original code's tokenizer_image_token (llava/mm_utils.py): the text is
+ * split at each placeholder, every chunk tokenised on its own (so each gets
+ * its own dummy prefix), BOS kept on the first chunk only, and the image id
+ * put between chunks. Its tokenizer knows no <image> token. */
+static int encode_chunks(const sv_model *m, char *full, int **ids, size_t *n, sv_error *err) {
+    int *all = NULL;
+    size_t len = 0;
+    int rc = SV_OK;
+    for (char *chunk = full, *next; chunk && rc == SV_OK; chunk = next) {
+        if ((next = strstr(chunk, IMAGE_PLACEHOLDER))) *next = 0;
+        int *part = NULL;
+        size_t k = 0;
+        rc = sv_tokenizer_encode(m->tok, chunk, chunk == full ? -1 : 0, &part, &k, err);
+        int *grown = rc ? NULL : realloc(all, (len + k + 1) * sizeof *all);
+        if (!rc && !grown) rc = sv_fail(err, "prompt: out of memory");
+        if (grown) {
+            all = grown;
+            memcpy(all + len, part, k * sizeof *all);
+            len += k;
+            if (next) all[len++] = m->cfg.image_token_id, next += strlen(IMAGE_PLACEHOLDER);
+        }
+        free(part);
+    }
+    if (rc) return free(all), SV_FAIL;
+    *ids = all, *n = len;
+    return SV_OK;
+}
+
 int sv_prompt_build(const sv_model *m, const char *text, sv_template tmpl, size_t n_visual,
                     sv_prompt *out, sv_error *err) {
     memset(out, 0, sizeof *out);
@@ -70,7 +98,8 @@ int sv_prompt_build(const sv_model *m, const char *text, sv_template tmpl, size_
     if (!full) return SV_FAIL;
     int *ids = NULL;
     size_t n = 0;
-    int rc = sv_tokenizer_encode(m->tok, full, 1, &ids, &n, err);
+    int rc = m->cfg.original ? encode_chunks(m, full, &ids, &n, err)
+                             : sv_tokenizer_encode(m->tok, full, 1, &ids, &n, err);
     free(full);
     if (rc == SV_OK)
         rc = expand_image(ids, n, m->cfg.image_token_id, n_visual, out, err);

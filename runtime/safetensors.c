@@ -18,6 +18,7 @@
 
 #include "atomic_file.h"
 #include "safetensors.h"
+#include "torch_bin.h"
 
 /* One memory-mapped file; tensors point into it. */
 typedef struct mapping {
@@ -104,14 +105,12 @@ static int compare_strings(const void *a, const void *b) {
 
 /* ------------------------------------------------------------------ mapping files */
 
-/* The size of the open file fd, which must be a regular file of at least 8 bytes. */
+/* The size of the open file fd, which must be a non-empty regular file. */
 static int mappable_size(int fd, const char *path, size_t *size, sv_error *err) {
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
         return sv_fail(err, "%s: not a regular file", path);
-    if (st.st_size < 8)
-        return sv_fail(err, "%s: file is %lld bytes, shorter than the 8-byte header length "
-                       "(truncated)", path, (long long)st.st_size);
+    if (st.st_size == 0) return sv_fail(err, "%s: empty file (truncated)", path);
     if ((uint64_t)st.st_size > SIZE_MAX) return sv_fail(err, "%s: file too large to map", path);
     *size = (size_t)st.st_size;
     return SV_OK;
@@ -296,6 +295,9 @@ static int read_entries(sv_weights *w, const mapping *m, const cJSON *root, size
 
 static int parse_header(sv_weights *w, const mapping *m, sv_error *err) {
     const unsigned char *base = m->base;
+    if (m->size < 8)
+        return sv_fail(err, "%s: file is %zu bytes, shorter than the 8-byte header length "
+                       "(truncated)", m->path, m->size);
     uint64_t header_len = read_u64_le(base);
     if (header_len > SV_SAFETENSORS_MAX_HEADER)
         return sv_fail(err, "%s: header length %llu exceeds the %zu-byte limit", m->path,
@@ -321,7 +323,14 @@ static int parse_header(sv_weights *w, const mapping *m, sv_error *err) {
     return rc;
 }
 
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* A shard is a safetensors file or, named *.bin, a torch.save archive. */
 static int load_file(sv_weights *w, const char *path, sv_error *err) {
+    if (ends_with(path, ".bin")) return sv_torch_bin_read(w, path, err);
     if (map_file(w, path, err)) return SV_FAIL;
     return parse_header(w, &w->files[w->n_files - 1], err);
 }
@@ -463,14 +472,36 @@ int sv_weights_open_file(sv_weights **out, const char *path, sv_error *err) {
 }
 
 int sv_weights_open(sv_weights **out, const char *dir, sv_error *err) {
-    char single[PATH_BYTES], index[PATH_BYTES];
+    /* in this order of preference, as transformers' from_pretrained */
+    static const struct { const char *name; int is_index; } files[] = {
+        {"model.safetensors", 0}, {"model.safetensors.index.json", 1},
+        {"pytorch_model.bin", 0}, {"pytorch_model.bin.index.json", 1}};
     *out = NULL;
-    if (join_path(single, dir, "model.safetensors", err) ||
-        join_path(index, dir, "model.safetensors.index.json", err))
-        return SV_FAIL;
-    if (file_exists(single)) return open_with(out, dir, single, 0, err);
-    if (file_exists(index)) return open_with(out, dir, index, 1, err);
-    return sv_fail(err, "%s: no model.safetensors or model.safetensors.index.json", dir);
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        char path[PATH_BYTES];
+        if (join_path(path, dir, files[i].name, err)) return SV_FAIL;
+        if (file_exists(path)) return open_with(out, dir, path, files[i].is_index, err);
+    }
+    return sv_fail(err, "%s: no model.safetensors, pytorch_model.bin or their .index.json", dir);
+}
+
+int sv_weights_map(sv_weights *w, const char *path, const unsigned char **base, size_t *size,
+                   const char **stored_path, sv_error *err) {
+    if (map_file(w, path, err)) return SV_FAIL;
+    const mapping *m = &w->files[w->n_files - 1];
+    *base = m->base, *size = m->size, *stored_path = m->path;
+    return SV_OK;
+}
+
+int sv_weights_add(sv_weights *w, const sv_tensor *t, sv_error *err) {
+    sv_tensor *grown = realloc(w->tensors, (w->n_tensors + 1) * sizeof *grown);
+    if (!grown) return sv_fail(err, "%s: out of memory", t->file);
+    w->tensors = grown;
+    w->tensors[w->n_tensors] = *t;
+    if (!(w->tensors[w->n_tensors].name = strdup(t->name)))
+        return sv_fail(err, "%s: out of memory", t->file);
+    w->n_tensors++;
+    return SV_OK;
 }
 
 void sv_weights_close(sv_weights *w) {

@@ -1,8 +1,8 @@
 /* Safetensors checkpoints: memory-mapped, validated, kept in their stored dtype.
  *
- * A checkpoint is either DIR/model.safetensors or DIR/model.safetensors.index.json
- * with its shards. Every header is treated as hostile: the header length, the
- * JSON, each dtype, shape and data offset are checked before any tensor is
+ * A checkpoint is DIR/model.safetensors or DIR/model.safetensors.index.json
+ * with its shards, else the same with PyTorch's pytorch_model.bin (torch_bin.h).
+ * Every header is treated as hostile: the header length, the JSON, each dtype, shape and data offset are checked before any tensor is
  * handed out (offsets must tile [0, data size) exactly: no gap, no overlap). */
 #ifndef SV_SAFETENSORS_H
 #define SV_SAFETENSORS_H
@@ -38,6 +38,13 @@ void sv_weights_close(sv_weights *w);
 const sv_tensor *sv_weights_find(const sv_weights *w, const char *name);
 size_t sv_weights_count(const sv_weights *w);
 const sv_tensor *sv_weights_at(const sv_weights *w, size_t i);
+
+/* For readers of other checkpoint formats (torch_bin.h) filling the same table:
+ * maps path read-only until sv_weights_close (*stored_path: its name as tensors'
+ * `file` must give it), and adds a copy of t (its name copied, data not). */
+int sv_weights_map(sv_weights *w, const char *path, const unsigned char **base, size_t *size,
+                   const char **stored_path, sv_error *err);
+int sv_weights_add(sv_weights *w, const sv_tensor *t, sv_error *err);
 
 /* Writing (test models, exports). Data is given in fp32 and stored as dtype. */
 typedef struct sv_tensor_src {

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sentencepiece.h"
 #include "tokenizer.h"
 #include "utf8.h"
 
@@ -62,6 +63,7 @@ struct sv_tokenizer {
     bool meta_split;
     int bos, eos;            /* -1 when not configured */
     bool add_bos, add_eos;
+    sv_spm *spm;             /* a tokenizer.model, which then does the encoding; else NULL */
 };
 
 static const piece SPACE = {" ", 1}, METASPACE = {"\xE2\x96\x81", 3},
@@ -502,14 +504,54 @@ static int load_config(sv_tokenizer *t, const char *dir, sv_error *err) {
     return rc;
 }
 
+/* tokenizer.model (the original releases): its pieces are the vocabulary for
+ * decoding and lookups; SentencePiece's own rules encode (sentencepiece.h). */
+static int load_sentencepiece(sv_tokenizer *t, const char *path, sv_error *err) {
+    if (sv_spm_load(&t->spm, path, err)) return SV_FAIL;
+    t->n_vocab = t->n_ids = sv_spm_size(t->spm);
+    t->vocab_mask = table_size_for((size_t)t->n_vocab) - 1;
+    t->vocab = sv_alloc_array((size_t)t->n_vocab, sizeof *t->vocab, err, path);
+    t->vocab_slot = sv_alloc_array(t->vocab_mask + 1, sizeof(int), err, path);
+    t->text_of = sv_alloc_array((size_t)t->n_ids, sizeof *t->text_of, err, path);
+    t->special = sv_alloc_array((size_t)t->n_ids, sizeof *t->special, err, path);
+    if (!t->vocab || !t->vocab_slot || !t->text_of || !t->special) return SV_FAIL;
+    for (int id = 0; id < t->n_vocab; id++) {
+        size_t len;
+        const char *s = sv_spm_piece(t->spm, id, &len);
+        sv_spm_type type = sv_spm_type_of(t->spm, id);
+        if (piece_copy(&t->vocab[id], s, len, err)) return SV_FAIL;
+        *piece_slot(t, s, len) = id + 1; /* pieces are unique (sv_spm_parse checks) */
+        t->text_of[id] = &t->vocab[id];
+        t->special[id] = type == SV_SPM_CONTROL || type == SV_SPM_UNKNOWN;
+    }
+    return SV_OK;
+}
+
+static int load_model_file(sv_tokenizer **out, const char *dir, sv_error *err) {
+    char path[4096];
+    if (join_path(path, sizeof path, dir, "tokenizer.model", err)) return SV_FAIL;
+    FILE *probe = fopen(path, "rb");
+    if (!probe) return sv_fail(err, "%s: cannot open tokenizer.json or tokenizer.model", dir);
+    fclose(probe);
+    sv_tokenizer *t = sv_alloc_array(1, sizeof *t, err, path);
+    if (!t) return SV_FAIL;
+    t->unk = t->bos = t->eos = -1;
+    if (load_sentencepiece(t, path, err) || load_config(t, dir, err)) {
+        sv_tokenizer_free(t);
+        return SV_FAIL;
+    }
+    *out = t;
+    return SV_OK;
+}
+
 int sv_tokenizer_load(sv_tokenizer **out, const char *dir, sv_error *err) {
     char path[4096];
     cJSON *root;
-    bool missing;
+    bool missing = false;
     *out = NULL;
-    if (join_path(path, sizeof path, dir, "tokenizer.json", err) ||
-        read_json(path, &root, &missing, err))
-        return SV_FAIL;
+    if (join_path(path, sizeof path, dir, "tokenizer.json", err)) return SV_FAIL;
+    if (read_json(path, &root, &missing, err))
+        return missing ? load_model_file(out, dir, err) : SV_FAIL;
     sv_tokenizer *t = sv_alloc_array(1, sizeof *t, err, path);
     int rc = t ? SV_OK : SV_FAIL;
     if (t) {
@@ -532,6 +574,7 @@ void sv_tokenizer_free(sv_tokenizer *t) {
     for (int i = 0; t->vocab && i < t->n_vocab; i++) free(t->vocab[i].s);
     for (int i = 0; i < t->n_added; i++) free(t->added[i].content.s), free(t->added[i].pattern.s);
     for (int i = 0; i < t->n_norm; i++) free(t->norm[i].from.s), free(t->norm[i].to.s);
+    sv_spm_free(t->spm);
     void *owned[] = {t->vocab,   t->vocab_slot, t->merge_slot,  t->added,
                      t->text_of, t->special,    t->meta_repl.s, t};
     for (size_t i = 0; i < sizeof owned / sizeof *owned; i++) free(owned[i]);
@@ -784,6 +827,17 @@ static int encode_run(const sv_tokenizer *t, const char *s, size_t n, bool norma
     return rc ? SV_FAIL : SV_OK;
 }
 
+/* SentencePiece never matches special-token text: "<s>" is three characters to it. */
+static int encode_spm(const sv_tokenizer *t, const char *text, size_t len, buffer *out,
+                      sv_error *err) {
+    int *ids = NULL;
+    size_t n = 0;
+    int rc = sv_spm_encode(t->spm, text, len, &ids, &n, err) ||
+             buffer_append(out, ids, n * sizeof *ids, err);
+    free(ids);
+    return rc ? SV_FAIL : SV_OK;
+}
+
 int sv_tokenizer_encode(const sv_tokenizer *t, const char *text, int add_bos, int **ids, size_t *n,
                         sv_error *err) {
     size_t len = strlen(text), bad;
@@ -796,7 +850,8 @@ int sv_tokenizer_encode(const sv_tokenizer *t, const char *text, int add_bos, in
         return sv_fail(err, "tokenizer: BOS requested but there is no BOS token");
     buffer out = {0};
     if (buffer_append(&out, "", 0, err) || (bos && push_id(&out, t->bos, err)) ||
-        split_on_added(t, text, len, false, true, &out, err) ||
+        (t->spm ? encode_spm(t, text, len, &out, err)
+                : split_on_added(t, text, len, false, true, &out, err)) ||
         (t->add_eos && push_id(&out, t->eos, err)))
         return free(out.data), SV_FAIL;
     *ids = (int *)(void *)out.data;

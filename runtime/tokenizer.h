@@ -1,5 +1,5 @@
-/* LLaMA tokenizer from a Hugging Face tokenizer.json: SentencePiece-style BPE
- * with byte fallback, the "▁" prepend normaliser, and added special tokens
+/* LLaMA tokenizer from a Hugging Face tokenizer.json (or a SentencePiece
+ * tokenizer.model): BPE with byte fallback, the "▁" prepend normaliser, and added special tokens
  * (<s>, </s>, <unk>, <image>, ...) matched verbatim in the text. */
 #ifndef SV_TOKENIZER_H
 #define SV_TOKENIZER_H
@@ -10,7 +10,9 @@
 
 typedef struct sv_tokenizer sv_tokenizer;
 
-/* Reads DIR/tokenizer.json and, if present, DIR/tokenizer_config.json
+/* Reads DIR/tokenizer.json or, when there is none, DIR/tokenizer.model (a
+ * SentencePiece BPE model, sentencepiece.h, which then does the encoding and
+ * never matches special-token text), and, if present, DIR/tokenizer_config.json
  * (add_bos_token, default true). The result is read-only: encode, decode and
  * the lookups may run on it from several threads at once. */
 int sv_tokenizer_load(sv_tokenizer **out, const char *dir, sv_error *err);

@@ -5,9 +5,12 @@
  * The target is chosen by SV_FUZZ_TARGET:
  *   safetensors  a .safetensors file (header, dtypes, shapes, offsets); every
  *                tensor's bytes are then read, to catch offsets that lie
+ *   torchbin     a pytorch_model.bin (torch.save's zip + pickle), read as safetensors is
+ *   pickle       a data.pkl for the restricted unpickler
  *   config       config.json text; if it parses as LLaVA-NeXT, the anyres plan and
  *                row layout of a few image sizes
  *   tokenizer    tokenizer.json text; if it loads, a fixed string is encoded and decoded
+ *   spm          a SentencePiece tokenizer.model, the same way
  *   encode       text for the bundled model's tokenizer, encoded and decoded back
  *   image        a PNG or JPEG file; if it decodes, it is also fitted (pad and crop,
  *                Pillow-exact bicubic) to 28x28 and 61x61 and cut into anyres views
@@ -29,6 +32,7 @@
 #include "image.h"
 #include "manifest.h"
 #include "npy.h"
+#include "pickle.h"
 #include "preprocess.h"
 #include "safetensors.h"
 #include "study.h"
@@ -59,8 +63,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         exit(2);
     }
     snprintf(dir, sizeof dir, "/tmp/shortv-fuzz-%d", (int)getpid());
+    /* the file name decides how a directory or a shard is read */
     snprintf(file, sizeof file, "%s/%s", dir,
-             strcmp(target, "tokenizer") ? "input" : "tokenizer.json");
+             !strcmp(target, "tokenizer") ? "tokenizer.json"
+             : !strcmp(target, "spm")     ? "tokenizer.model"
+             : !strcmp(target, "torchbin") ? "input.bin" : "input");
     if (mkdir(dir, 0700) != 0) {
         perror(dir);
         exit(2);
@@ -188,11 +195,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     sv_error err;
     char *text = text_of(data, size);
     write_input(data, size);
-    if (!strcmp(target, "safetensors")) {
+    if (!strcmp(target, "safetensors") || !strcmp(target, "torchbin")) {
         fuzz_safetensors();
+    } else if (!strcmp(target, "pickle")) {
+        sv_pickle_tensor *t;
+        size_t n;
+        if (sv_pickle_state_dict(data, size, "data.pkl", &t, &n, &err) == 0)
+            sv_pickle_tensors_free(t, n);
     } else if (!strcmp(target, "config")) {
         fuzz_config(text);
-    } else if (!strcmp(target, "tokenizer")) {
+    } else if (!strcmp(target, "tokenizer") || !strcmp(target, "spm")) {
         fuzz_tokenizer(text);
     } else if (!strcmp(target, "encode")) {
         fuzz_encode(text);

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 FUZZ=build-fuzz/fuzz
 SECONDS_EACH=${FUZZ_SECONDS:-60}
-TARGETS=${TARGETS:-"safetensors config tokenizer encode image manifest freeze npy study"}
+TARGETS=${TARGETS:-"safetensors torchbin pickle config tokenizer spm encode image manifest freeze npy study"}
 CORPUS=build-fuzz/corpus
 
 seed() { # seed TARGET FILE...: copies the files that exist into the target's corpus
@@ -31,8 +31,13 @@ mkdir -p "$CORPUS/safetensors"
   printf '%s' "$header"
   printf '\x00\x00\x80\x3f\x00\x00\x00\x40\x80\x3f\x00\x40'
 } > "$CORPUS/safetensors/two.safetensors"
+seed torchbin tests/fixtures/original/clip-tiny-a/pytorch_model.bin
+mkdir -p "$CORPUS/pickle"
+unzip -p tests/fixtures/original/clip-tiny-a/pytorch_model.bin pytorch_model/data.pkl \
+  > "$CORPUS/pickle/clip.pkl" 2>/dev/null || true
+seed spm ../shared/golden/sentencepiece/tokenizer.model
 seed config models/synth-llava/config.json tests/fixtures/configs/*/config.json \
-  ../shared/golden/models/tiny-next/config.json
+  ../shared/golden/models/tiny-next/config.json tests/fixtures/original/*/config.json
 seed_text config duplicate-key '{"text_config": {"rope_theta": 10000.0, "rope_theta": 0}}'
 seed_text config undefined-maths '{"text_config": {"rms_norm_eps": -1, "num_hidden_layers": 1e10}}'
 seed tokenizer models/synth-llava/tokenizer.json
