@@ -34,9 +34,10 @@ typedef struct sv_context {
     float *rope;         /* [n_ctx, hd / 2, 2] RoPE's cos and sin per position */
     float *arena;
     sv_pool *pool;       /* its threads; their scratch holds a weight panel or attention scores */
-    /* optional, set by the caller: seconds spent in each decoder layer are
-     * added to layer_seconds[l] ([n_layers]) */
-    double *layer_seconds;
+    /* optional, set by the caller: the seconds each decoder layer takes and the
+     * FLOPs it executes (sv_flops_executed) are added to layer_seconds[l] and
+     * layer_flops[l] ([n_layers] each) */
+    double *layer_seconds, *layer_flops;
     /* where the latest sv_llm_run_layers first saw NaN or Inf, for the error
      * sv_llm_check_logits gives: SV_FINITE, SV_NONFINITE_INPUT or a layer index */
     int nonfinite_at;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "dtype.h"
+#include "simd.h"
 
 /* Stored checkpoints are little-endian and we read them in place. */
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -105,8 +106,9 @@ uint16_t sv_f32_to_bf16(float f) {
  * nor remainder loops; the tail of each call goes element by element. */
 enum { BLOCK = 16 };
 
-static void half_block_to_f32(sv_dtype t, const unsigned char *restrict src,
-                              float *restrict dst) {
+/* always_inline: compiled into each of sv_to_f32's clones (runtime/simd.h) */
+static inline __attribute__((always_inline)) void
+half_block_to_f32(sv_dtype t, const unsigned char *restrict src, float *restrict dst) {
     uint16_t h[BLOCK];
     memcpy(h, src, sizeof h); /* src may be unaligned */
     if (t == SV_DTYPE_BF16)
@@ -121,6 +123,7 @@ static float half_to_f32(sv_dtype t, const unsigned char *src) {
     return t == SV_DTYPE_BF16 ? bf16_to_f32(h) : f16_to_f32(h);
 }
 
+SV_VECTOR_CLONES
 void sv_to_f32(sv_dtype t, const void *src, float *dst, size_t n) {
     const unsigned char *s = src;
     if (n == 0) return; /* src and dst may then be NULL, which memcpy forbids */

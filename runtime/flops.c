@@ -13,6 +13,14 @@ static double layer_flops(const sv_text_config *tc, double active, double kv_onl
            + 4 * active * n * h;            /* QKᵀ and AV: active queries × all keys */
 }
 
+double sv_flops_executed(const sv_text_config *tc, double kv_rows, double q_rows,
+                         double key_visits) {
+    double h = tc->hidden, qd = (double)tc->n_heads * tc->head_dim;
+    double kvd = (double)tc->n_kv_heads * tc->head_dim;
+    return 4 * kv_rows * h * kvd + 4 * q_rows * h * qd + 6 * q_rows * h * tc->inter +
+           4 * key_visits * qd;
+}
+
 double sv_flops_dense_layer(const sv_text_config *tc, int64_t visual, int64_t text) {
     return layer_flops(tc, (double)visual + (double)text, 0);
 }

@@ -44,6 +44,13 @@ typedef struct sv_flops {
     sv_group group;          /* the rows frozen layers skip (visual in the paper) */
 } sv_flops;
 
+/* FLOPs one decoder layer executes, counted like the paper's but from what
+ * runs (--profile): K and V projections for kv_rows rows (GQA width), Q, O and
+ * the MLP for q_rows rows, and QKᵀ and AV over key_visits (query, key) pairs,
+ * the causal triangle or sliding window the kernel sees. */
+double sv_flops_executed(const sv_text_config *tc, double kv_rows, double q_rows,
+                         double key_visits);
+
 /* One layer's FLOPs for v visual and t text rows, dense or with `group` frozen. */
 double sv_flops_dense_layer(const sv_text_config *tc, int64_t visual, int64_t text);
 double sv_flops_frozen_layer(const sv_text_config *tc, int64_t visual, int64_t text,

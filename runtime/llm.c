@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include "attention.h"
+#include "flops.h"
 #include "llm.h"
 #include "ops.h"
 #include "rope.h"
@@ -146,6 +147,17 @@ static void mlp_update(sv_context *ctx, const sv_decoder_layer *L, const row_set
     sv_linear_apply(&L->down, ctx->gate, m, c->count, ctx->delta, h, ctx->pool);
 }
 
+/* (query, key) pairs the attention of the rows of c computes. */
+static double key_visits(const row_set *c, size_t pos0, size_t window) {
+    double visits = 0;
+    for (int k = 0; k < c->n_runs; k++)
+        for (size_t r = c->run[k].start; r < c->run[k].end; r++) {
+            size_t keys = pos0 + r + 1;
+            visits += (double)(window && keys > window ? window : keys);
+        }
+    return visits;
+}
+
 void sv_llm_layer(sv_context *ctx, int l, size_t n, size_t pos0, sv_layer_mode mode,
                   const sv_policy *policy, size_t out_from) {
     const sv_decoder_layer *L = &ctx->m->layers[l];
@@ -163,6 +175,10 @@ void sv_llm_layer(sv_context *ctx, int l, size_t n, size_t pos0, sv_layer_mode m
     /* h += mlp(post_attention_layernorm(h)) */
     if (compute.count) mlp_update(ctx, L, &compute);
     add_update(ctx->pool, ctx->x, ctx->delta, h, &compute, &update);
+    if (ctx->layer_flops)
+        ctx->layer_flops[l] += sv_flops_executed(
+            t, (double)n, (double)compute.count,
+            key_visits(&compute, pos0, (size_t)t->sliding_window));
 }
 
 void sv_llm_logits(sv_context *ctx, size_t row) {

@@ -5,6 +5,7 @@
 #define SV_OPS_H
 
 #include <stddef.h>
+#include <string.h>
 
 #include "threads.h"
 
@@ -39,11 +40,10 @@ static inline float sv_expf(float x) {
     y = y * r + 1.6666665459e-1f;
     y = y * r + 5.0000001201e-1f;
     y = y * r * r + r + 1.0f;
-    union {
-        int i;
-        float f;
-    } scale = {.i = ((int)n + 127) << 23};
-    return y * scale.f;
+    int bits = ((int)n + 127) << 23; /* 2^n as a float's bits */
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return y * scale;
 }
 
 #endif
