@@ -53,8 +53,13 @@ static const sv_tensor *bind(binder *b, const char *prefix, const char *name, in
     snprintf(full, sizeof full, "%s%s", prefix, name);
     const sv_tensor *t = sv_weights_find(b->w, full);
     if (!t) {
+        const char *stored = sv_weights_unloadable_dtype(b->w, full);
         b->failed = 1;
-        sv_fail(b->err, "%s: missing tensor '%s' (required by config.json)", b->dir, full);
+        if (stored)
+            sv_fail(b->err, "%s: tensor '%s' is stored as %s; weights must be F32, F16 or BF16",
+                    b->dir, full, stored);
+        else
+            sv_fail(b->err, "%s: missing tensor '%s' (required by config.json)", b->dir, full);
         return NULL;
     }
     int same = t->ndim == ndim;

@@ -27,11 +27,21 @@ typedef struct mapping {
     size_t size;
 } mapping;
 
+/* A tensor stored in a dtype the forward pass does not compute with (CLIP's
+ * int64 position_ids, a float64 buffer): validated, then left out of the
+ * table; kept by name so that a weight stored that way is reported as such. */
+typedef struct unloadable {
+    char *name;
+    char dtype[12];
+} unloadable;
+
 struct sv_weights {
     mapping *files;     /* [n_files] */
     size_t n_files;
     sv_tensor *tensors; /* [n_tensors], sorted by name once opening succeeds */
     size_t n_tensors;
+    unloadable *skipped; /* [n_skipped] */
+    size_t n_skipped;
 };
 
 /* A tensor's byte range in the data region, for the tiling check. */
@@ -141,24 +151,35 @@ static int map_file(sv_weights *w, const char *path, sv_error *err) {
 
 /* ------------------------------------------------------------------ header entries */
 
+/* *out and *esize for F32, F16 and BF16 (*loadable 1); the element size of the
+ * other whole-byte dtypes, whose tensors are validated and skipped (*loadable 0). */
 static int parse_dtype(const char *path, const char *name, const char *s, sv_dtype *out,
-                       sv_error *err) {
-    static const char *const known_unsupported[] = {
-        "F64", "I64", "I32", "I16", "I8", "U64", "U32", "U16", "U8", "BOOL",
-        "F8_E4M3", "F8_E5M2", "F8_E8M0", "F6_E2M3", "F6_E3M2", "F4", "C64"};
-    if (sv_dtype_parse(s, out) == 0) return SV_OK;
-    for (size_t i = 0; i < sizeof known_unsupported / sizeof *known_unsupported; i++) {
-        if (strcmp(s, known_unsupported[i]) == 0)
-            return sv_fail(err, "%s: tensor '%s': unsupported dtype '%s' (only F32, F16, BF16)",
-                           path, name, s);
+                       size_t *esize, int *loadable, sv_error *err) {
+    static const struct { const char *name; size_t size; } skippable[] = {
+        {"F64", 8}, {"C64", 8}, {"I64", 8}, {"U64", 8}, {"I32", 4}, {"U32", 4}, {"I16", 2},
+        {"U16", 2}, {"I8", 1}, {"U8", 1}, {"BOOL", 1}, {"F8_E4M3", 1}, {"F8_E5M2", 1},
+        {"F8_E8M0", 1}};
+    static const char *const packed[] = {"F6_E2M3", "F6_E3M2", "F4"};
+    *loadable = sv_dtype_parse(s, out) == 0;
+    if (*loadable) {
+        *esize = sv_dtype_size(*out);
+        return SV_OK;
     }
+    for (size_t i = 0; i < sizeof skippable / sizeof *skippable; i++)
+        if (strcmp(s, skippable[i].name) == 0) {
+            *esize = skippable[i].size;
+            return SV_OK;
+        }
+    for (size_t i = 0; i < sizeof packed / sizeof *packed; i++)
+        if (strcmp(s, packed[i]) == 0)
+            return sv_fail(err, "%s: tensor '%s': unsupported packed dtype '%s'", path, name, s);
     return sv_fail(err, "%s: tensor '%s': unknown dtype '%s'", path, name, s);
 }
 
 /* Fills t->ndim, t->shape and t->count; *bytes = count * dtype size, every
  * product checked for overflow before it is formed. */
-static int parse_shape(const char *path, const char *name, const cJSON *shape, sv_tensor *t,
-                       size_t *bytes, sv_error *err) {
+static int parse_shape(const char *path, const char *name, const cJSON *shape, size_t esize,
+                       const char *dtype, sv_tensor *t, size_t *bytes, sv_error *err) {
     int ndim = cJSON_GetArraySize(shape);
     if (ndim > SV_TENSOR_MAX_DIMS)
         return sv_fail(err, "%s: tensor '%s': shape has %d dimensions, more than the %d supported",
@@ -173,10 +194,9 @@ static int parse_shape(const char *path, const char *name, const cJSON *shape, s
     }
     if (count_overflows(t->shape, t->ndim, &t->count))
         return sv_fail(err, "%s: tensor '%s': element count overflows", path, name);
-    size_t esize = sv_dtype_size(t->dtype);
     if (t->count > SIZE_MAX / esize)
         return sv_fail(err, "%s: tensor '%s': byte size overflows (%zu elements of %s)", path,
-                       name, t->count, sv_dtype_name(t->dtype));
+                       name, t->count, dtype);
     *bytes = t->count * esize;
     return SV_OK;
 }
@@ -217,15 +237,18 @@ static const cJSON *typed_member(const char *path, const cJSON *obj, const char 
 }
 
 static int parse_entry(const char *path, const cJSON *e, size_t data_size, sv_tensor *t,
-                       span *s, sv_error *err) {
+                       int *loadable, span *s, sv_error *err) {
     if (!cJSON_IsObject(e))
         return sv_fail(err, "%s: tensor '%s': entry is not a JSON object", path, e->string);
     const cJSON *dtype = typed_member(path, e, "dtype", cJSON_IsString, "a string", err);
-    if (!dtype || parse_dtype(path, e->string, dtype->valuestring, &t->dtype, err))
+    size_t esize = 0;
+    if (!dtype ||
+        parse_dtype(path, e->string, dtype->valuestring, &t->dtype, &esize, loadable, err))
         return SV_FAIL;
     const cJSON *shape = typed_member(path, e, "shape", cJSON_IsArray, "an array", err);
     size_t bytes = 0;
-    if (!shape || parse_shape(path, e->string, shape, t, &bytes, err)) return SV_FAIL;
+    if (!shape || parse_shape(path, e->string, shape, esize, dtype->valuestring, t, &bytes, err))
+        return SV_FAIL;
     const cJSON *offsets = typed_member(path, e, "data_offsets", cJSON_IsArray, "an array", err);
     if (!offsets || parse_offsets(path, e->string, offsets, bytes, data_size, s, err))
         return SV_FAIL;
@@ -264,6 +287,19 @@ static int check_tiling(const char *path, span *spans, size_t n, size_t data_siz
     return SV_OK;
 }
 
+/* Records a validated tensor of a dtype the forward pass does not use. */
+static int skip_entry(sv_weights *w, const char *path, const cJSON *e, sv_error *err) {
+    unloadable *grown = realloc(w->skipped, (w->n_skipped + 1) * sizeof *grown);
+    if (!grown) return sv_fail(err, "%s: out of memory", path);
+    w->skipped = grown;
+    unloadable *u = &w->skipped[w->n_skipped];
+    if (!(u->name = strdup(e->string))) return sv_fail(err, "%s: out of memory", path);
+    snprintf(u->dtype, sizeof u->dtype, "%s",
+             cJSON_GetObjectItemCaseSensitive(e, "dtype")->valuestring);
+    w->n_skipped++;
+    return SV_OK;
+}
+
 /* Parses the header JSON of m and appends its tensors to w. On failure the
  * tensors appended so far stay in w, to be freed by sv_weights_close. */
 static int read_entries(sv_weights *w, const mapping *m, const cJSON *root, size_t data_offset,
@@ -280,7 +316,13 @@ static int read_entries(sv_weights *w, const mapping *m, const cJSON *root, size
     for (const cJSON *e = root->child; e && rc == SV_OK; e = e->next) {
         if (strcmp(e->string, "__metadata__") == 0) continue; /* free-form, not needed */
         sv_tensor t = {.file = m->path};
-        rc = parse_entry(m->path, e, data_size, &t, &spans[n_spans], err);
+        int loadable = 1;
+        rc = parse_entry(m->path, e, data_size, &t, &loadable, &spans[n_spans], err);
+        if (rc == SV_OK && !loadable) {
+            n_spans++;
+            rc = skip_entry(w, m->path, e, err);
+            continue;
+        }
         if (rc == SV_OK && !(t.name = strdup(e->string)))
             rc = sv_fail(err, "%s: out of memory", m->path);
         if (rc == SV_OK) {
@@ -507,6 +549,8 @@ int sv_weights_add(sv_weights *w, const sv_tensor *t, sv_error *err) {
 void sv_weights_close(sv_weights *w) {
     if (!w) return;
     for (size_t i = 0; i < w->n_tensors; i++) free(w->tensors[i].name);
+    for (size_t i = 0; i < w->n_skipped; i++) free(w->skipped[i].name);
+    free(w->skipped);
     for (size_t i = 0; i < w->n_files; i++) {
         munmap(w->files[i].base, w->files[i].size);
         free(w->files[i].path);
@@ -526,6 +570,12 @@ const sv_tensor *sv_weights_find(const sv_weights *w, const char *name) {
 }
 
 size_t sv_weights_count(const sv_weights *w) { return w->n_tensors; }
+
+const char *sv_weights_unloadable_dtype(const sv_weights *w, const char *name) {
+    for (size_t i = 0; i < w->n_skipped; i++)
+        if (strcmp(w->skipped[i].name, name) == 0) return w->skipped[i].dtype;
+    return NULL;
+}
 
 const sv_tensor *sv_weights_at(const sv_weights *w, size_t i) {
     return i < w->n_tensors ? &w->tensors[i] : NULL;

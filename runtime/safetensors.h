@@ -34,8 +34,11 @@ int sv_weights_open(sv_weights **out, const char *dir, sv_error *err);
 int sv_weights_open_file(sv_weights **out, const char *path, sv_error *err);
 void sv_weights_close(sv_weights *w);
 
-/* NULL if absent. Lookup is by exact name. */
+/* NULL if absent. Lookup is by exact name. Tensors of dtypes other than F32,
+ * F16 and BF16 (int64 position_ids, say) are validated but not in the table. */
 const sv_tensor *sv_weights_find(const sv_weights *w, const char *name);
+/* The stored dtype ("I64", ...) of such a left-out tensor, NULL if none has the name. */
+const char *sv_weights_unloadable_dtype(const sv_weights *w, const char *name);
 size_t sv_weights_count(const sv_weights *w);
 const sv_tensor *sv_weights_at(const sv_weights *w, size_t i);
 

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -63,12 +64,15 @@ static int wait_exit(pid_t pid) {
     return WEXITSTATUS(status);
 }
 
+/* Waits until path exists and holds something: a lock file is created before
+ * it is locked, and gets its holder's pid only once it is locked. */
 static void wait_for_file(const char *path, pid_t writer) {
-    for (int i = 0; i < 60000 && !exists(path); i++) {
+    struct stat st;
+    for (int i = 0; i < 60000 && (stat(path, &st) != 0 || st.st_size == 0); i++) {
         if (waitpid(writer, NULL, WNOHANG) == writer) fail_msg("the writer ended before %s", path);
         usleep(1000);
     }
-    if (!exists(path)) fail_msg("%s never appeared", path);
+    if (stat(path, &st) != 0 || st.st_size == 0) fail_msg("%s never appeared", path);
 }
 
 static void reference_run(const char *dir, const char *out) {
