@@ -77,6 +77,10 @@ int sv_context_new(sv_context **out, const sv_model *m, size_t n_ctx, int n_thre
     ctx->arena = c.base;
     const sv_text_config *t = &m->cfg.text;
     sv_rope_table(ctx->rope, n_ctx, t->head_dim, t->rope_theta);
+    if (!(ctx->prefix_ids = sv_alloc_array(n_ctx, sizeof(int), err, "prefix ids"))) {
+        sv_context_free(ctx);
+        return SV_FAIL;
+    }
     if (sv_pool_new(&ctx->pool, n_threads, thread_scratch(ctx), err)) {
         sv_context_free(ctx);
         return SV_FAIL;
@@ -88,6 +92,7 @@ int sv_context_new(sv_context **out, const sv_model *m, size_t n_ctx, int n_thre
 void sv_context_free(sv_context *ctx) {
     if (!ctx) return;
     sv_pool_free(ctx->pool);
+    free(ctx->prefix_ids);
     free(ctx->arena);
     free(ctx);
 }

@@ -33,6 +33,11 @@ typedef struct sv_context {
     float *patches;      /* [n_patches, 3 * p * p] */
     float *rope;         /* [n_ctx, hd / 2, 2] RoPE's cos and sin per position */
     float *arena;
+    /* KV rows [0, prefix_len) of every layer hold a dense prefill of the ids
+     * prefix_ids[0 .. prefix_len): sv_prefill reuses them for a prompt that
+     * starts the same way (the template's text before the image) */
+    int *prefix_ids;     /* [n_ctx] */
+    size_t prefix_len;
     sv_pool *pool;       /* its threads; their scratch holds a weight panel or attention scores */
     /* optional, set by the caller: the seconds each decoder layer takes and the
      * FLOPs it executes (sv_flops_executed) are added to layer_seconds[l] and

@@ -5,7 +5,9 @@
 #include "prompt.h"
 
 /* Runs the prompt (token embeddings with the image rows spliced in) from an
- * empty cache; the next-token logits are left in ctx->logits. */
+ * empty cache; the next-token logits are left in ctx->logits. The rows before
+ * the image run as a chunk of their own, and are not run again when the
+ * context's cache already holds them (ctx->prefix_len). */
 int sv_prefill(sv_context *ctx, const sv_prompt *p, const sv_encoded_image *image,
                const sv_policy *policy, sv_error *err);
 

@@ -217,6 +217,7 @@ void sv_llm_run_layers(sv_context *ctx, int first, size_t n, size_t pos0,
     const sv_text_config *t = &ctx->m->cfg.text;
     size_t h = (size_t)t->hidden, rows_bytes = n * h * sizeof(float);
     ctx->nonfinite_at = all_finite(ctx->x, n * h) ? SV_FINITE : SV_NONFINITE_INPUT;
+    if (pos0 < ctx->prefix_len) ctx->prefix_len = pos0; /* those K and V rows change */
     for (int l = first; l < t->n_layers; l++) {
         if (inputs) memcpy(inputs + (size_t)l * ctx->n_ctx * t->hidden, ctx->x, rows_bytes);
         sv_layer_mode mode = policy && policy->modes ? policy->modes[l] : SV_LAYER_DENSE;

@@ -114,11 +114,43 @@ static void test_last_layer_visual_is_inert(void **state) {
     free(logits);
 }
 
+/* The text before the image is computed once and its cache rows reused by the
+ * next prefill (sv_prefill): the logits are the same bits as a fresh context's,
+ * under a visual policy (which leaves that text dense) and after a text policy
+ * (which changes those rows, so they are recomputed). */
+static void test_prefix_reuse_is_exact(void **state) {
+    fixture *f = *state;
+    float *reused = malloc((size_t)f->vocab * sizeof(float));
+    float *fresh = malloc((size_t)f->vocab * sizeof(float));
+    const struct { unsigned which; sv_layer_mode mode; sv_group group; } runs[] = {
+        {0x6, SV_LAYER_FREEZE, SV_GROUP_VISUAL}, {0x3, SV_LAYER_ABLATE, SV_GROUP_TEXT},
+        {0x0, SV_LAYER_DENSE, SV_GROUP_VISUAL}, {0x9, SV_LAYER_ABLATE, SV_GROUP_VISUAL}};
+    for (size_t i = 0; i < sizeof runs / sizeof *runs; i++) {
+        size_t cached = f->ctx->prefix_len;
+        run_policy(f, runs[i].which, runs[i].mode, runs[i].group, reused);
+        sv_context *own;
+        sv_error err;
+        if (sv_context_new(&own, f->m, f->prompt.n, 0, &err)) fail_msg("%s", err.msg);
+        sv_context *shared = f->ctx;
+        f->ctx = own;
+        run_policy(f, runs[i].which, runs[i].mode, runs[i].group, fresh);
+        f->ctx = shared;
+        sv_context_free(own);
+        printf("# run %zu: %zu prefix rows cached before, %zu after\n", i, cached,
+               f->ctx->prefix_len);
+        assert_memory_equal(reused, fresh, (size_t)f->vocab * sizeof(float));
+        int text_policy = runs[i].group == SV_GROUP_TEXT && runs[i].which;
+        assert_int_equal(f->ctx->prefix_len, text_policy ? 0 : f->prompt.visual.start);
+    }
+    free(reused), free(fresh);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lc_matches_golden),
         cmocka_unit_test(test_freeze_equals_ablate),
         cmocka_unit_test(test_last_layer_visual_is_inert),
+        cmocka_unit_test(test_prefix_reuse_is_exact),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
