@@ -28,6 +28,7 @@ struct sv_lcfile {
     sv_lc_data d;
     size_t cap, skip_cap; /* rows and skipped lines allocated in d */
     int64_t at;           /* position of the next row or skipped line */
+    int at_finish;        /* sv_lcfile_write_at_finish */
 };
 
 /* HDF5 prints its error stack by default; library code must stay silent. */
@@ -287,8 +288,7 @@ static int same_path(const char *a, const char *b) {
     return !strcmp(a, b) || (realpath(a, ra) && realpath(b, rb) && !strcmp(ra, rb));
 }
 
-/* The first argument a resumed sweep would change, or NULL if none. */
-static const char *meta_difference(const sv_lc_meta *a, const sv_lc_meta *b) {
+const char *sv_lc_meta_difference(const sv_lc_meta *a, const sv_lc_meta *b) {
     if (!same_path(a->model, b->model)) return "model";
     if (strcmp(a->config_hash, b->config_hash) || a->n_layers != b->n_layers)
         return "model config.json";
@@ -311,7 +311,7 @@ int sv_lcfile_resume(sv_lcfile **out, const char *path, const sv_lc_meta *meta, 
         free(f);
         return SV_FAIL;
     }
-    const char *diff = meta_difference(&f->d.meta, meta);
+    const char *diff = sv_lc_meta_difference(&f->d.meta, meta);
     if (diff) {
         sv_lcfile_close(f);
         return sv_fail(err, "%s: was made with another %s; --resume needs the same arguments "
@@ -341,6 +341,8 @@ void sv_lcfile_partial(sv_lcfile *f, int64_t selected) {
 
 void sv_lcfile_at(sv_lcfile *f, int64_t position) { f->at = position; }
 
+void sv_lcfile_write_at_finish(sv_lcfile *f) { f->at_finish = 1; }
+
 const sv_lc_data *sv_lcfile_data(const sv_lcfile *f) { return &f->d; }
 
 int sv_lcfile_append(sv_lcfile *f, const char *id, const char *type, int64_t visual_start,
@@ -360,7 +362,7 @@ int sv_lcfile_append(sv_lcfile *f, const char *id, const char *type, int64_t vis
     for (int g = 0; g < SV_N_GROUPS; g++)
         if (d->meta.groups >> g & 1) memcpy(d->lc[g] + i * L, lc[g], L * sizeof(double));
     d->n_samples++;
-    if (save(f, 0, err) == SV_OK) return SV_OK;
+    if (f->at_finish || save(f, 0, err) == SV_OK) return SV_OK;
     /* not on disk: the row is not kept either, so memory and file agree */
     d->n_samples--;
     free(d->ids[i]), free(d->types[i]);

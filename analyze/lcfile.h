@@ -71,6 +71,12 @@ int sv_lcfile_create(sv_lcfile **out, const char *path, const sv_lc_meta *meta, 
  * rows present. */
 int sv_lcfile_resume(sv_lcfile **out, const char *path, const sv_lc_meta *meta, size_t *n_done,
                      sv_error *err);
+/* The first argument in which two sweeps differ ("model", "seed", "--shard",
+ * ..; paths compared after resolving them), or NULL if none. */
+const char *sv_lc_meta_difference(const sv_lc_meta *a, const sv_lc_meta *b);
+/* Appends and skips stay in memory until sv_lcfile_finish writes the file
+ * once (merge; a sweep writes every sample). */
+void sv_lcfile_write_at_finish(sv_lcfile *f);
 /* Makes a new f partial: it stores positions, and `selected` (the selection's size). */
 void sv_lcfile_partial(sv_lcfile *f, int64_t selected);
 /* The position the next append or skip records (partial files store it). */
