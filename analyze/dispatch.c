@@ -85,12 +85,12 @@ static void take_result(coordinator *c, int from, int64_t k, void *msg, size_t s
     }
     memcpy(payload, (unsigned char *)msg + sizeof k, size);
     c->held[k] = payload, c->held_size[k] = size;
-    sv_progress_tick(d->progress, from);
     sv_error why;
     if ((size_t)k != c->next_place && d->ops.hold &&
         d->ops.hold(d->user, d->items[k], payload, size, &why))
         fail_once(c, &why);
     place_ready(c);
+    sv_progress_tick(d->progress, from); /* reported once it is kept */
 }
 
 /* The next item for a free worker, or QUIT once everything is out, a stop was

@@ -81,7 +81,7 @@ void sv_progress_tick(sv_progress *p, int rank) {
         if (eta >= 0) fprintf(p->out, "\"eta\": %.3f, \"rank\": %d}\n", eta, rank);
         else fprintf(p->out, "\"eta\": null, \"rank\": %d}\n", rank);
         fflush(p->out);
-    } else if (p->tty || t - p->last_line >= p->every || p->done == p->total) {
+    } else if (p->tty || t - p->last_line >= p->every) {
         print_text(p, elapsed, eta);
         p->last_line = t;
     }

@@ -1,6 +1,7 @@
 /* Where a long run is, on stderr, for calibrate, eval and study alike:
  *   a terminal      one line per finished sample, redrawn in place;
- *   anything else   (nohup, SLURM) one line every `every` seconds and at the end;
+ *   anything else   (nohup, SLURM) one line every `every` seconds (the command's
+ *                   own closing line says when it is done);
  *   json            one JSON object per finished sample and line:
  *                   {"what", "sample", "total", "elapsed", "eta", "rank"}
  *                   (seconds; eta null until a sample of this run is done).
