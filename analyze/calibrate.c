@@ -220,26 +220,28 @@ static int create_file(const sweep *s, sv_lcfile **f, const char *path, int part
 
 /* Opens the output: new, or resumed (*next: the first position still to run,
  * *done: rows already in the file), and the pending results of a resumed MPI
- * run if there are any. A new sweep drops an old sweep's pending results. */
+ * run if there are any (with no output yet, when the first sample was among
+ * the ones lost). A new sweep drops an old sweep's pending results. */
 static int open_output(sweep *s, size_t *next, size_t *done, sv_error *err) {
     sv_lc_meta meta;
     fill_meta(s, &meta);
     *next = *done = 0;
     snprintf(s->pending_path, sizeof s->pending_path, "%s.pending", s->p->output);
-    if (!s->p->resume) {
-        remove(s->pending_path);
+    int pending = access(s->pending_path, F_OK) == 0;
+    if (!s->p->resume) remove(s->pending_path);
+    if (s->p->resume && (!pending || access(s->p->output, F_OK) == 0)) {
+        if (sv_lcfile_resume(&s->f, s->p->output, &meta, done, err) ||
+            resume_point(s, sv_lcfile_data(s->f), next, err))
+            return SV_FAIL;
+    } else {
         if (create_file(s, &s->f, s->p->output, s->p->shards > 0, err)) return SV_FAIL;
         sv_lcfile_at(s->f, -1); /* manifest lines that could not be read have no position */
         for (size_t i = 0; i < s->manifest.n_bad; i++)
             if (sv_lcfile_skip(s->f, s->manifest.bad[i].line, s->manifest.bad[i].reason, err))
                 return SV_FAIL;
-        return SV_OK;
     }
     size_t held;
-    if (sv_lcfile_resume(&s->f, s->p->output, &meta, done, err) ||
-        resume_point(s, sv_lcfile_data(s->f), next, err))
-        return SV_FAIL;
-    if (access(s->pending_path, F_OK) != 0) return SV_OK;
+    if (!s->p->resume || !pending) return SV_OK;
     if (sv_lcfile_resume(&s->pending, s->pending_path, &meta, &held, err)) return SV_FAIL;
     if (!sv_lcfile_data(s->pending)->partial)
         return sv_fail(err, "%s: not a partial LC file", s->pending_path);

@@ -208,13 +208,7 @@ static pid_t spawn_mpirun(int np, const char *data, const char *out, const char 
     char cmd[8192];
     snprintf(cmd, sizeof cmd, "exec " MPIRUN " %d %s calibrate -m " MODEL " --data %s -t 1 -o %s "
              "--progress json 2>%s", np, shortv_bin(), data, out, log);
-    pid_t pid = fork();
-    if (pid == 0) {
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
-    if (pid < 0) fail_msg("fork: %s", strerror(errno));
-    return pid;
+    return spawn_shell(cmd);
 }
 
 /* Samples rank 0 reported done so far (its JSON progress lines). */
@@ -296,17 +290,19 @@ static void test_mpirun_terminated(void **s) {
     stop_and_resume("mpi_term", SIGTERM, -1, 0);
 }
 
-/* A copy of shard file `from` that lacks its last row: an unfinished shard. */
-static void drop_last_row(const char *from, const char *to) {
+/* A partial copy of the rows [first, end) of from (end 0: all but the last),
+ * at their positions (a whole file's rows: their row numbers; no skipped
+ * lines): an unfinished shard, or the pending results of a run. */
+static void partial_copy(const char *from, const char *to, size_t first, size_t end) {
     sv_lc_data d;
     sv_lcfile *f;
     sv_error e;
     if (sv_lc_read(&d, from, &e) || sv_lcfile_create(&f, to, &d.meta, &e)) fail_msg("%s", e.msg);
-    sv_lcfile_partial(f, d.selected);
+    sv_lcfile_partial(f, d.partial ? d.selected : (int64_t)d.n_samples);
     size_t L = (size_t)d.meta.n_layers;
-    for (size_t i = 0; i + 1 < d.n_samples; i++) {
+    for (size_t i = first; i < (end ? end : d.n_samples - 1); i++) {
         const double *lc[SV_N_GROUPS] = {d.lc[0] + i * L, d.lc[1] + i * L};
-        sv_lcfile_at(f, d.position[i]);
+        sv_lcfile_at(f, d.partial ? d.position[i] : (int64_t)i);
         if (sv_lcfile_append(f, d.ids[i], d.types ? d.types[i] : NULL, d.visual_start[i],
                              d.visual_end[i], d.n_tokens[i], lc, &e))
             fail_msg("%s", e.msg);
@@ -341,7 +337,7 @@ static void test_shards_merge_to_one_run(void **s) {
     calibrate(0, data, join(other, dir, "seed.h5"), "--skip-bad --shard 2/3 --seed 5");
     FIT(args, "merge %s %s %s -o %s", sh[0], sh[1], other, merged);
     expect_error(args, other, "from another sweep than");
-    drop_last_row(sh[1], join(cut, dir, "cut.h5"));
+    partial_copy(sh[1], join(cut, dir, "cut.h5"), 0, 0);
     FIT(args, "merge %s %s %s -o %s", sh[0], cut, sh[2], merged);
     expect_error(args, cut, "shard 1/3 is incomplete");
     FIT(args, "merge %s %s %s -o %s", sh[0], sh[1], ref, merged);
@@ -356,6 +352,32 @@ static void test_shards_merge_to_one_run(void **s) {
     assert_same_lc_bytes(mpi, sh[1]);
 }
 
+/* An MPI run that died while its first sample was running leaves no LC file,
+ * only the results after it in .pending: --resume (here in one process) runs
+ * the first and takes the rest from .pending. */
+static void test_resume_from_pending_alone(void **s) {
+    (void)s;
+    path_buf dir, data, ref, out, pending;
+    keep_dir(dir, "mpi_pending");
+    manifest(data, dir, 5, 0);
+    calibrate(0, data, join(ref, dir, "ref.h5"), "");
+    join(out, dir, "lc.h5");
+    FIT(pending, "%s.pending", out);
+    partial_copy(ref, pending, 1, 5);
+    calibrate(0, data, out, "--resume --progress json");
+    printf("# %s", cli_err);
+    /* one sample run, four taken from .pending */
+    assert_non_null(strstr(cli_err, "{\"what\": \"calibrate\", \"sample\": 5, \"total\": 5"));
+    assert_null(strstr(strstr(cli_err, "\"what\"") + 1, "\"what\""));
+    assert_same_lc_bytes(out, ref);
+    assert_false(exists(pending));
+    calibrate(0, data, out, "");  /* a new sweep drops a stale .pending */
+    partial_copy(ref, pending, 1, 5);
+    calibrate(0, data, out, "");
+    assert_false(exists(pending));
+    assert_same_lc_bytes(out, ref);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_calibrate_equals_one_process),
@@ -363,6 +385,7 @@ int main(void) {
         cmocka_unit_test(test_worker_killed),
         cmocka_unit_test(test_mpirun_terminated),
         cmocka_unit_test(test_shards_merge_to_one_run),
+        cmocka_unit_test(test_resume_from_pending_alone),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
