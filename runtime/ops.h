@@ -42,7 +42,8 @@ static inline float sv_expf(float x) {
     union {
         int i;
         float f;
-    } scale = {.i = ((int)n + 127) << 23};
+    } scale = {.i = (int)((unsigned)((int)n + 127) << 23)}; /* unsigned: a NaN x makes
+                                                                 n INT_MIN, no UB */
     return y * scale.f;
 }
 
