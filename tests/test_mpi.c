@@ -123,6 +123,17 @@ static void test_calibrate_equals_one_process(void **s) {
     sv_lc_data_free(&d);
     FIT(pending, "%s.pending", three);
     assert_false(exists(pending));
+
+    /* without --skip-bad every rank finds the bad line; rank 0 alone says so */
+    char args[8192];
+    FIT(args, "calibrate -m " MODEL " --data %s -t 1 -o %s", data, three);
+    assert_int_equal(run(2, args), 1);
+    printf("# %s", cli_err);
+    const char *said = strstr(cli_err, "shortv: error: ");
+    assert_non_null(said);
+    assert_non_null(strstr(said, "manifest.jsonl:5: image"));
+    assert_null(strstr(said + 1, "shortv: error: "));
+    assert_same_lc_bytes(three, ref); /* untouched */
 }
 
 /* A JSON file without the keys that hold times, printed. */
