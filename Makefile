@@ -19,6 +19,14 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread \
            -I/usr/include/hdf5/serial -I/usr/include/x86_64-linux-gnu/openblas-pthread \
            -Iruntime -Ianalyze -Idatasets
 LDLIBS  := -lopenblas -lcjson -lpng -ljpeg -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5 -lm -pthread
+# MPI (OpenMPI's mpicc wrapper) when installed: `mpirun -np K shortv calibrate|eval|study`
+# (analyze/world.c). Without it the same commands run in one process and say so
+# when started by mpirun.
+MPI_CFLAGS := $(shell mpicc --showme:compile 2>/dev/null)
+ifneq ($(MPI_CFLAGS),)
+CFLAGS  += -DSV_HAVE_MPI $(MPI_CFLAGS)
+LDLIBS  += $(shell mpicc --showme:link)
+endif
 ifeq ($(SANITIZE),1)
 CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined

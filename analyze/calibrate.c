@@ -2,9 +2,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <unistd.h>
 
 #include "calibrate.h"
+#include "dispatch.h"
 #include "generate.h"
 #include "lcfile.h"
 #include "manifest.h"
@@ -26,15 +27,16 @@ typedef struct sweep {
     float *inputs;            /* [n_layers, n_ctx, hidden] each layer's baseline input */
     double *log_orig, *log_abl; /* [vocab] */
     sv_layer_mode *modes;     /* [n_layers] */
+    double *lc[SV_N_GROUPS];  /* [n_layers] one sample's row */
+    double layer_rows, naive_layer_rows; /* work done here (sv_calib_stats) */
+    sv_world *world;
+    /* rank 0, the writer */
     sv_calib_stats *stats;
-    size_t passes;
+    sv_lcfile *f;             /* the output */
+    sv_lcfile *pending;       /* <output>.pending, opened when first needed */
+    char pending_path[1100];
+    size_t placed;            /* positions placed in this run */
 } sweep;
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* One sample's prompt (the image's row count from its header), refused if the
  * model's context cannot hold it. */
@@ -83,7 +85,9 @@ static int allocate(sweep *s, size_t n_ctx, sv_error *err) {
     s->log_orig = s->inputs ? sv_alloc_array(V, sizeof(double), err, "sweep") : NULL;
     s->log_abl = s->log_orig ? sv_alloc_array(V, sizeof(double), err, "sweep") : NULL;
     s->modes = s->log_abl ? sv_alloc_array(L, sizeof *s->modes, err, "sweep") : NULL;
-    return s->modes ? SV_OK : SV_FAIL;
+    s->lc[0] = s->modes ? sv_alloc_array(SV_N_GROUPS * L, sizeof(double), err, "sweep") : NULL;
+    s->lc[1] = s->lc[0] ? s->lc[0] + L : NULL;
+    return s->lc[0] ? SV_OK : SV_FAIL;
 }
 
 /* Runs layers `first`.. on rows [r0, n) of the prompt, whose positions
@@ -100,8 +104,7 @@ static void run_from(sweep *s, const sv_prompt *pr, int first, size_t r0, int ta
     sv_llm_run_layers(s->ctx, first, n, r0, &policy, NULL);
     sv_llm_logits(s->ctx, n - 1);
     sv_log_softmax(s->ctx->logits, c->text.vocab, out);
-    s->passes++;
-    s->stats->layer_rows += (double)(c->text.n_layers - first) * (double)n;
+    s->layer_rows += (double)(c->text.n_layers - first) * (double)n;
 }
 
 /* The unablated pass, in two chunks split at the first visual position: the
@@ -121,8 +124,7 @@ static int run_baseline(sweep *s, const sv_prompt *pr, sv_error *err) {
     }
     sv_llm_logits(s->ctx, pr->n - split - 1);
     sv_log_softmax(s->ctx->logits, c->text.vocab, s->log_orig);
-    s->passes++;
-    s->stats->layer_rows += (double)c->text.n_layers * (double)pr->n;
+    s->layer_rows += (double)c->text.n_layers * (double)pr->n;
     return sv_llm_check_logits(s->ctx, err);
 }
 
@@ -159,7 +161,7 @@ static int sweep_sample(sweep *s, size_t i, double *lc[SV_N_GROUPS], sv_error *e
     for (int g = 0; g < SV_N_GROUPS; g++)
         if (s->p->groups >> g & 1 && sweep_group(s, pr, (sv_group)g, lc[g], err)) return SV_FAIL;
     double L = s->m->cfg.text.n_layers, groups = __builtin_popcount((unsigned)s->p->groups);
-    s->stats->naive_layer_rows += (1 + groups * L) * L * (double)pr->n;
+    s->naive_layer_rows += (1 + groups * L) * L * (double)pr->n;
     return SV_OK;
 }
 
@@ -174,6 +176,12 @@ static void fill_meta(const sweep *s, sv_lc_meta *m) {
     m->n_layers = s->m->cfg.text.n_layers;
     m->groups = s->p->groups;
     m->naive = s->p->naive;
+    m->shard = s->p->shard, m->shards = s->p->shards;
+}
+
+/* Whether position i of the selection belongs to this run (its shard). */
+static int owned(const sweep *s, size_t i) {
+    return !s->p->shards || i % (size_t)s->p->shards == (size_t)s->p->shard;
 }
 
 static int was_skipped(const sv_lc_data *d, int line) {
@@ -182,12 +190,14 @@ static int was_skipped(const sv_lc_data *d, int line) {
     return 0;
 }
 
-/* Where a resumed sweep continues: its rows must be the first samples with
- * these arguments, in order, apart from the ones it records as skipped. */
+/* Where a resumed sweep continues: its rows must be the first samples of its
+ * positions with these arguments, in order, apart from the ones it records as
+ * skipped. */
 static int resume_point(const sweep *s, const sv_lc_data *d, size_t *next, sv_error *err) {
     size_t r = 0, i = 0;
     for (; i < s->manifest.n; i++) {
         const sv_sample *smp = &s->manifest.samples[i];
+        if (!owned(s, i)) continue;
         if (r < d->n_samples && strcmp(d->ids[r], smp->id) == 0) r++;
         else if (!was_skipped(d, smp->line)) break;
     }
@@ -198,95 +208,272 @@ static int resume_point(const sweep *s, const sv_lc_data *d, size_t *next, sv_er
     return SV_OK;
 }
 
-/* Opens the output: new, or resumed (*next: the first sample still to run,
- * *done: rows already in the file). */
-static int open_output(sweep *s, sv_lcfile **f, size_t *next, size_t *done, sv_error *err) {
+/* A new partial file for a shard or the pending results, else a new LC file. */
+static int create_file(const sweep *s, sv_lcfile **f, const char *path, int partial,
+                       sv_error *err) {
+    sv_lc_meta meta;
+    fill_meta(s, &meta);
+    if (sv_lcfile_create(f, path, &meta, err)) return SV_FAIL;
+    if (partial) sv_lcfile_partial(*f, (int64_t)s->manifest.n);
+    return SV_OK;
+}
+
+/* Opens the output: new, or resumed (*next: the first position still to run,
+ * *done: rows already in the file), and the pending results of a resumed MPI
+ * run if there are any (with no output yet, when the first sample was among
+ * the ones lost). A new sweep drops an old sweep's pending results. */
+static int open_output(sweep *s, size_t *next, size_t *done, sv_error *err) {
     sv_lc_meta meta;
     fill_meta(s, &meta);
     *next = *done = 0;
-    if (!s->p->resume) {
-        if (sv_lcfile_create(f, s->p->output, &meta, err)) return SV_FAIL;
+    snprintf(s->pending_path, sizeof s->pending_path, "%s.pending", s->p->output);
+    int pending = access(s->pending_path, F_OK) == 0;
+    if (!s->p->resume) remove(s->pending_path);
+    if (s->p->resume && (!pending || access(s->p->output, F_OK) == 0)) {
+        if (sv_lcfile_resume(&s->f, s->p->output, &meta, done, err) ||
+            resume_point(s, sv_lcfile_data(s->f), next, err))
+            return SV_FAIL;
+    } else {
+        if (create_file(s, &s->f, s->p->output, s->p->shards > 0, err)) return SV_FAIL;
+        sv_lcfile_at(s->f, -1); /* manifest lines that could not be read have no position */
         for (size_t i = 0; i < s->manifest.n_bad; i++)
-            if (sv_lcfile_skip(*f, s->manifest.bad[i].line, s->manifest.bad[i].reason, err))
+            if (sv_lcfile_skip(s->f, s->manifest.bad[i].line, s->manifest.bad[i].reason, err))
                 return SV_FAIL;
-        return SV_OK;
     }
-    if (sv_lcfile_resume(f, s->p->output, &meta, done, err)) return SV_FAIL;
-    return resume_point(s, sv_lcfile_data(*f), next, err);
+    size_t held;
+    if (!s->p->resume || !pending) return SV_OK;
+    if (sv_lcfile_resume(&s->pending, s->pending_path, &meta, &held, err)) return SV_FAIL;
+    if (!sv_lcfile_data(s->pending)->partial)
+        return sv_fail(err, "%s: not a partial LC file", s->pending_path);
+    return SV_OK;
 }
 
-/* One sample into the file; with --skip-bad a sample that fails is recorded
- * instead. Either way the error names the manifest line. */
-static int run_sample(sweep *s, sv_lcfile *f, size_t i, double *lc[SV_N_GROUPS], sv_error *err) {
+/* Sample i's outcome as it travels from the rank that ran it to the writer:
+ * this head, then the row (the swept groups' n_layers values each, visual
+ * first) or, when --skip-bad skipped it, the reason (no NUL). */
+typedef struct result_head {
+    int64_t skipped;
+    int64_t visual_start, visual_end, n_tokens;
+    double layer_rows, naive_layer_rows;    /* the work it took */
+} result_head;
+
+static size_t row_bytes(const sweep *s) {
+    size_t groups = (size_t)__builtin_popcount((unsigned)s->p->groups);
+    return groups * (size_t)s->m->cfg.text.n_layers * sizeof(double);
+}
+
+/* dispatch's run: one sample. A sample that fails is an error naming its
+ * manifest line, or with --skip-bad a skipped result. */
+static int run_item(void *user, size_t i, void **out, size_t *size, sv_error *err) {
+    sweep *s = user;
     const sv_sample *smp = &s->manifest.samples[i];
     const sv_prompt *pr = &s->prompts[i];
-    const double *row[SV_N_GROUPS] = {lc[0], lc[1]};
+    double rows = s->layer_rows, naive = s->naive_layer_rows;
     sv_error why;
-    if (s->prompt_error[i]) {
-        snprintf(why.msg, sizeof why.msg, "%s", s->prompt_error[i]);
-    } else if (sweep_sample(s, i, lc, &why) == SV_OK) {
-        if (sv_lcfile_append(f, smp->id, smp->type, (int64_t)pr->visual.start,
-                             (int64_t)pr->visual.end, (int64_t)pr->n, row, &why) == SV_OK)
-            return SV_OK;
-        return sv_fail(err, "%.900s; the %zu samples before are kept and --resume continues",
-                       why.msg, sv_lcfile_data(f)->n_samples);
+    int rc = s->prompt_error[i] ? sv_fail(&why, "%s", s->prompt_error[i])
+                                : sweep_sample(s, i, s->lc, &why);
+    if (rc && !s->p->skip_bad) return sv_fail(err, "%s:%d: %s", s->p->manifest, smp->line, why.msg);
+    result_head h = {rc != SV_OK, 0, 0, 0, s->layer_rows - rows, s->naive_layer_rows - naive};
+    if (!rc) h.visual_start = (int64_t)pr->visual.start, h.visual_end = (int64_t)pr->visual.end,
+             h.n_tokens = (int64_t)pr->n;
+    size_t body = rc ? strlen(why.msg) : row_bytes(s), L = (size_t)s->m->cfg.text.n_layers;
+    unsigned char *r = malloc(sizeof h + body);
+    if (!r) return sv_fail(err, "%s:%d: out of memory", s->p->manifest, smp->line);
+    memcpy(r, &h, sizeof h);
+    if (rc) memcpy(r + sizeof h, why.msg, body);
+    for (int g = 0, at = 0; !rc && g < SV_N_GROUPS; g++)
+        if (s->p->groups >> g & 1) memcpy(r + sizeof h + L * sizeof(double) * at++, s->lc[g],
+                                          L * sizeof(double));
+    *out = r, *size = sizeof h + body;
+    return SV_OK;
+}
+
+/* Puts a result into f at position i: a row, or a skipped line. */
+static int put_result(const sweep *s, sv_lcfile *f, size_t i, const void *result, size_t size,
+                      sv_error *err) {
+    const sv_sample *smp = &s->manifest.samples[i];
+    result_head h;
+    size_t L = (size_t)s->m->cfg.text.n_layers;
+    if (size < sizeof h) return sv_fail(err, "%s:%d: a short result", s->p->manifest, smp->line);
+    memcpy(&h, result, sizeof h);
+    const char *body = (const char *)result + sizeof h;
+    sv_lcfile_at(f, (int64_t)i);
+    if (h.skipped) {
+        char reason[SV_ERROR_MAX];
+        snprintf(reason, sizeof reason, "%.*s", (int)(size - sizeof h), body);
+        return sv_lcfile_skip(f, smp->line, reason, err);
     }
-    if (!s->p->skip_bad) return sv_fail(err, "%s:%d: %s", s->p->manifest, smp->line, why.msg);
-    return sv_lcfile_skip(f, smp->line, why.msg, err);
+    if (size != sizeof h + row_bytes(s))
+        return sv_fail(err, "%s:%d: a result of the wrong size", s->p->manifest, smp->line);
+    double *row = malloc(row_bytes(s) ? row_bytes(s) : 1); /* body may be unaligned */
+    if (!row) return sv_fail(err, "%s: out of memory", s->p->output);
+    memcpy(row, body, row_bytes(s));
+    const double *lc[SV_N_GROUPS] = {NULL, NULL};
+    for (int g = 0, at = 0; g < SV_N_GROUPS; g++)
+        if (s->p->groups >> g & 1) lc[g] = row + L * (size_t)at++;
+    int rc = sv_lcfile_append(f, smp->id, smp->type, h.visual_start, h.visual_end, h.n_tokens,
+                              lc, err);
+    free(row);
+    return rc;
+}
+
+/* A pending result (from <output>.pending) in the same form as a fresh one. */
+static int pending_result(const sweep *s, size_t i, void **out, size_t *size, sv_error *err) {
+    const sv_lc_data *d = sv_lcfile_data(s->pending);
+    size_t L = (size_t)d->meta.n_layers;
+    for (size_t k = 0; k < d->n_skipped; k++) {
+        if (d->skipped_position[k] != (int64_t)i) continue;
+        size_t n = strlen(d->skipped_reason[k]);
+        result_head h = {.skipped = 1};
+        if (!(*out = malloc(sizeof h + n))) return sv_fail(err, "%s: out of memory", s->p->output);
+        memcpy(*out, &h, sizeof h), memcpy((char *)*out + sizeof h, d->skipped_reason[k], n);
+        *size = sizeof h + n;
+        return SV_OK;
+    }
+    for (size_t r = 0; r < d->n_samples; r++) {
+        if (d->position[r] != (int64_t)i) continue;
+        result_head h = {0, d->visual_start[r], d->visual_end[r], d->n_tokens[r], 0, 0};
+        unsigned char *b = malloc(sizeof h + row_bytes(s));
+        if (!b) return sv_fail(err, "%s: out of memory", s->p->output);
+        memcpy(b, &h, sizeof h);
+        for (int g = 0, at = 0; g < SV_N_GROUPS; g++)
+            if (d->lc[g]) memcpy(b + sizeof h + L * sizeof(double) * at++, d->lc[g] + r * L,
+                                 L * sizeof(double));
+        *out = b, *size = sizeof h + row_bytes(s);
+        return SV_OK;
+    }
+    return sv_fail(err, "%s: position %zu is not there", s->pending_path, i);
+}
+
+/* dispatch's place: the result of position i into the output, in its turn
+ * (NULL: it waits in the pending file). */
+static int place_item(void *user, size_t i, const void *result, size_t size, sv_error *err) {
+    sweep *s = user;
+    void *mine = NULL;
+    if (!result && pending_result(s, i, &mine, &size, err)) return SV_FAIL;
+    const result_head *h = result ? result : mine;
+    sv_calib_stats *st = s->stats;
+    sv_error why;
+    int rc = put_result(s, s->f, i, result ? result : mine, size, &why);
+    if (rc == SV_OK) {
+        st->layer_rows += h->layer_rows, st->naive_layer_rows += h->naive_layer_rows;
+        s->placed++;
+    } else {
+        rc = sv_fail(err, "%.900s; the %zu samples before are kept and --resume continues",
+                     why.msg, sv_lcfile_data(s->f)->n_samples);
+    }
+    free(mine);
+    return rc;
+}
+
+/* dispatch's hold: a result that came before its turn goes to the pending
+ * file at once, so that it outlives a run that dies before its turn. */
+static int hold_item(void *user, size_t i, const void *result, size_t size, sv_error *err) {
+    sweep *s = user;
+    if (!s->pending && create_file(s, &s->pending, s->pending_path, 1, err)) return SV_FAIL;
+    return put_result(s, s->pending, i, result, size, err);
+}
+
+/* Whether pending holds a result for position i. */
+static int is_pending(const sweep *s, size_t i) {
+    const sv_lc_data *d = s->pending ? sv_lcfile_data(s->pending) : NULL;
+    for (size_t k = 0; d && k < d->n_samples + d->n_skipped; k++)
+        if ((k < d->n_samples ? d->position[k] : d->skipped_position[k - d->n_samples]) ==
+            (int64_t)i)
+            return 1;
+    return 0;
+}
+
+/* Rank 0's list of positions to place from `next` on, and which of them wait
+ * in the pending file; the progress counts every position of this run. */
+static int plan_items(sweep *s, size_t next, size_t **items, unsigned char **done, size_t *n,
+                      sv_error *err) {
+    size_t all = 0, before = 0, held = 0;
+    *n = 0;
+    *items = sv_alloc_array(s->manifest.n + 1, sizeof **items, err, "sweep");
+    *done = *items ? sv_alloc_array(s->manifest.n + 1, 1, err, "sweep") : NULL;
+    if (!*done) return SV_FAIL;
+    for (size_t i = 0; i < s->manifest.n; i++) {
+        if (!owned(s, i)) continue;
+        all++;
+        if (i < next) {
+            before++;
+            continue;
+        }
+        (*done)[*n] = (unsigned char)is_pending(s, i);
+        held += (*done)[*n];
+        (*items)[(*n)++] = i;
+    }
+    if (s->p->progress) sv_progress_begin(s->p->progress, all, before + held);
+    return SV_OK;
+}
+
+/* Every position through dispatch; rank 0 ends with the finished file, or a
+ * resumable one when stopped. */
+static int run_items(sweep *s, size_t next, sv_error *err) {
+    size_t *items = NULL, n = 0;
+    unsigned char *done = NULL;
+    int rank0 = s->world->rank == 0;
+    if (rank0 && plan_items(s, next, &items, &done, &n, err)) return SV_FAIL;
+    sv_dispatch d = {s->world, items, done, n, {run_item, place_item, hold_item}, s,
+                     s->p->progress, s->p->stop};
+    int rc = sv_dispatch_run(&d, err);
+    free(items), free(done);
+    sv_progress_end(s->p->progress);
+    if (!rank0 || rc == SV_FAIL) return rc;
+    if (rc == SV_DISPATCH_STOPPED)
+        return sv_fail(err, "%s: interrupted after %zu of %zu samples; --resume continues",
+                       s->p->output, s->placed + next, s->manifest.n);
+    s->stats->n_samples = sv_lcfile_data(s->f)->n_samples;
+    s->stats->n_skipped = sv_lcfile_data(s->f)->n_skipped;
+    rc = sv_lcfile_finish(s->f, err);
+    s->f = NULL;
+    if (rc == SV_OK && s->pending) remove(s->pending_path); /* every result is in the output */
+    return rc;
+}
+
+/* Each rank gets ready: every prompt tokenised, the sample buffers on the
+ * ranks that compute, the output on the one that writes. */
+static int prepare(sweep *s, size_t *next, sv_error *err) {
+    size_t longest = 0, done = 0;
+    int writes = s->world->rank == 0, computes = s->world->size == 1 || !writes;
+    int rc = build_prompts(s, &longest, err);
+    if (rc == SV_OK && computes) rc = allocate(s, longest, err);
+    if (rc == SV_OK && writes) rc = open_output(s, next, &done, err);
+    s->stats->n_resumed = done;
+    return rc;
 }
 
 static int run_sweep(sweep *s, sv_error *err) {
-    size_t longest = 0, next = 0, done = 0, L = (size_t)s->m->cfg.text.n_layers;
-    sv_lcfile *f = NULL;
-    if (build_prompts(s, &longest, err) || allocate(s, longest, err) ||
-        open_output(s, &f, &next, &done, err)) {
-        sv_lcfile_close(f);
-        return SV_FAIL;
-    }
-    s->stats->n_resumed = done;
-    double *rows = sv_alloc_array(SV_N_GROUPS * L, sizeof(double), err, "sweep");
-    double *lc[SV_N_GROUPS] = {rows, rows ? rows + L : NULL};
-    double start = now_seconds();
-    int rc = rows ? SV_OK : SV_FAIL;
-    for (size_t i = next; i < s->manifest.n && rc == SV_OK; i++) {
-        rc = run_sample(s, f, i, lc, err);
-        if (rc == SV_OK && s->p->progress) {
-            sv_calib_progress pg = {i + 1, s->manifest.n, s->passes, now_seconds() - start, next};
-            s->p->progress(&pg, s->p->user);
-        }
-        if (rc == SV_OK && s->p->stop && *s->p->stop && i + 1 < s->manifest.n)
-            rc = sv_fail(err, "%s: interrupted after %zu of %zu samples; --resume continues",
-                         s->p->output, i + 1, s->manifest.n);
-    }
-    free(rows);
-    if (rc) {
-        sv_lcfile_close(f); /* stays incomplete, resumable */
-        return SV_FAIL;
-    }
-    s->stats->n_samples = sv_lcfile_data(f)->n_samples;
-    s->stats->n_skipped = sv_lcfile_data(f)->n_skipped;
-    return sv_lcfile_finish(f, err);
+    size_t next = 0;
+    int rc = prepare(s, &next, err);
+    /* one rank that cannot start stops them all, with its reason on rank 0 */
+    if (sv_world_agree(s->world, rc, err)) return SV_FAIL;
+    return run_items(s, next, err);
 }
 
 int sv_calibrate(const sv_calib_params *p, sv_calib_stats *stats, sv_error *err) {
+    sv_world alone = {0, 1, 0, 0};
     if (!p->groups) return sv_fail(err, "calibrate: no token group to sweep");
-    sweep s = {.p = p, .stats = stats};
+    if (p->shards && (p->shard < 0 || p->shard >= p->shards))
+        return sv_fail(err, "calibrate: shard %d of %d does not exist", p->shard, p->shards);
+    sweep s = {.p = p, .stats = stats, .world = p->world ? p->world : &alone};
     memset(stats, 0, sizeof *stats);
     /* before anything else: a second writer must not even load the model */
-    sv_writer_lock *lock;
-    if (sv_writer_lock_take(&lock, p->output, err)) return SV_FAIL;
+    sv_writer_lock *lock = NULL;
+    int rc = s.world->rank == 0 ? sv_writer_lock_take(&lock, p->output, err) : SV_OK;
     sv_model_params mp = {.vision_tower = p->vision_tower};
-    int rc = sv_model_load_params(&s.m, p->model_dir, &mp, err);
+    if (rc == SV_OK) rc = sv_model_load_params(&s.m, p->model_dir, &mp, err);
     if (rc == SV_OK) rc = sv_preprocess_aspect(&s.m->cfg, p->aspect, &s.aspect, err);
     if (rc == SV_OK) rc = sv_manifest_load(&s.manifest, p->manifest, p->skip_bad, err);
-    if (rc == SV_OK) {
-        sv_manifest_select(&s.manifest, (uint64_t)p->seed, p->seed >= 0, p->limit);
-        rc = run_sweep(&s, err);
-    }
+    if (rc == SV_OK) sv_manifest_select(&s.manifest, (uint64_t)p->seed, p->seed >= 0, p->limit);
+    rc = rc == SV_OK ? run_sweep(&s, err) : sv_world_agree(s.world, rc, err);
+    sv_lcfile_close(s.f); /* still open: stopped or failed, and resumable */
+    sv_lcfile_close(s.pending);
     for (size_t i = 0; s.prompts && i < s.manifest.n; i++) sv_prompt_free(&s.prompts[i]);
     for (size_t i = 0; s.prompt_error && i < s.manifest.n; i++) free(s.prompt_error[i]);
     free(s.prompts), free(s.prompt_error), free(s.embeds), free(s.inputs);
-    free(s.log_orig), free(s.log_abl), free(s.modes);
+    free(s.log_orig), free(s.log_abl), free(s.modes), free(s.lc[0]);
     sv_manifest_free(&s.manifest);
     sv_context_free(s.ctx);
     sv_model_free(s.m);

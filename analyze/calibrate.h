@@ -1,6 +1,10 @@
 /* Calibration sweeps: Layer Contribution of every decoder layer for visual
  * and/or text tokens, averaged over a manifest's samples, written to an LC
- * file (analyze/lcfile.h) one sample at a time.
+ * file (analyze/lcfile.h) one sample at a time, in manifest order, by one
+ * process; the samples may run on many (MPI, dispatch.h). Results that an
+ * MPI run finishes before their turn wait in the partial file <out>.pending
+ * (removed when the sweep is done), so a run that dies loses only the samples
+ * it was running: --resume, with any number of ranks, continues from both.
  *
  * LC(l, g) for one sample = KL(p_ablated || p_orig) of the next-token
  * distribution at the last prompt position, where p_ablated comes from the
@@ -25,14 +29,9 @@
 #include <stdint.h>
 
 #include "image.h"
+#include "progress.h"
 #include "status.h"
-
-typedef struct sv_calib_progress {
-    size_t sample, n_samples;   /* samples done (this run + resumed), total */
-    size_t passes;              /* decoder passes run so far in this run */
-    double elapsed;             /* seconds since this run started */
-    size_t resumed;             /* samples found done in the file */
-} sv_calib_progress;
+#include "world.h"
 
 typedef struct sv_calib_params {
     const char *model_dir, *manifest, *output;
@@ -43,10 +42,13 @@ typedef struct sv_calib_params {
     sv_aspect aspect;
     int resume, skip_bad, naive;
     int n_threads;              /* <= 0: one per online CPU */
-    void (*progress)(const sv_calib_progress *p, void *user);
-    void *user;
-    /* if set and non-zero (e.g. from a SIGINT handler), the sweep stops after
-     * the current sample; the file stays incomplete and --resume continues */
+    int shard, shards;          /* --shard i/N: the samples at positions p % N == i of the
+                                   selection, into a partial file (lcfile.h); shards 0: all */
+    sv_world *world;            /* NULL: this process alone; else every rank calls
+                                   sv_calibrate and rank 0 writes (dispatch.h) */
+    sv_progress *progress;      /* may be NULL */
+    /* SIGINTs and SIGTERMs so far, if not NULL: at 1 the sweep stops after the
+     * samples running (a resumable file stays, --resume continues), at 2 at once */
     const volatile int *stop;
 } sv_calib_params;
 

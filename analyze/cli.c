@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,4 +61,41 @@ int cli_flush_stdout(sv_error *err) {
     errno = 0;
     if (fflush(stdout) == 0 && !ferror(stdout)) return SV_OK;
     return sv_fail(err, "stdout: write failed (%s)", strerror(errno ? errno : EIO));
+}
+
+void cli_run_defaults(cli_run *r) { *r = (cli_run){.format = SV_PROGRESS_AUTO, .every = 60}; }
+
+int cli_run_option(cli_run *r, int ch, const char *arg, const char *cmd, sv_error *err) {
+    if (ch == CLI_OPT_PROGRESS && sv_progress_format_parse(arg, &r->format))
+        return cli_usage_error(err, cmd, "--progress must be auto, json or none");
+    if (ch == CLI_OPT_PROGRESS_EVERY && (cli_parse_double(arg, &r->every) || r->every <= 0))
+        return cli_usage_error(err, cmd, "--progress-every needs a positive number of seconds");
+    return SV_OK;
+}
+
+static volatile int interrupted;
+
+static void on_interrupt(int sig) {
+    (void)sig;
+    interrupted++;
+}
+
+int cli_run_start(cli_run *r, const char *cmd, const volatile int **stop, sv_error *err) {
+    if (sv_world_open(&r->world, err)) return SV_FAIL;
+    *stop = &interrupted;
+    if (r->world.rank != 0) return SV_OK; /* mpirun's SIGTERM ends the workers */
+    struct sigaction sa = {.sa_handler = on_interrupt};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sv_progress_init(&r->progress, cmd, stderr, r->format, r->every);
+    return SV_OK;
+}
+
+sv_progress *cli_run_progress(cli_run *r) { return r->world.rank == 0 ? &r->progress : NULL; }
+
+int cli_run_end(cli_run *r, int rc) {
+    int rank = r->world.rank;
+    sv_world_close(&r->world);
+    return rank == 0 ? rc : SV_OK;
 }

@@ -6,7 +6,9 @@
 #define SV_CLI_H
 
 #include "llm.h"
+#include "progress.h"
 #include "status.h"
+#include "world.h"
 
 /* "<cmd>: <what> (see shortv <cmd> --help)" */
 int cli_usage_error(sv_error *err, const char *cmd, const char *what);
@@ -30,6 +32,40 @@ int cli_parse_group(const char *s, sv_group *out);
  * if any write to it failed. main calls it after every command. */
 int cli_flush_stdout(sv_error *err);
 
+/* calibrate, eval and study: --progress auto|json|none and --progress-every
+ * SECONDS (getopt values CLI_OPT_PROGRESS*, above every command's own). */
+#define CLI_OPT_PROGRESS 1000
+#define CLI_OPT_PROGRESS_EVERY 1001
+#define CLI_PROGRESS_LONGOPTS                                      \
+    {"progress", required_argument, 0, CLI_OPT_PROGRESS},         \
+    {"progress-every", required_argument, 0, CLI_OPT_PROGRESS_EVERY}
+#define CLI_PROGRESS_USAGE                                                                   \
+    "  --progress auto|json|none: auto is a line per sample on a terminal, else one every\n" \
+    "  --progress-every SECONDS (60); json is one object per sample. Under mpirun -np K\n"  \
+    "  rank 0 hands the samples to the other ranks and writes the results (README).\n"
+
+/* A long command's run: its MPI world, its progress on stderr (rank 0) and
+ * the signals that stop it. */
+typedef struct cli_run {
+    sv_world world;
+    sv_progress progress;
+    sv_progress_format format;
+    double every;
+} cli_run;
+
+/* Defaults before option parsing. */
+void cli_run_defaults(cli_run *r);
+/* Takes a --progress option (ch one of CLI_OPT_PROGRESS*); SV_FAIL on a bad value. */
+int cli_run_option(cli_run *r, int ch, const char *arg, const char *cmd, sv_error *err);
+/* After parsing: joins the MPI world; rank 0 reports progress as `cmd` and
+ * counts SIGINT and SIGTERM in *stop (calibrate.h says what they do). */
+int cli_run_start(cli_run *r, const char *cmd, const volatile int **stop, sv_error *err);
+/* The progress to report to (NULL on ranks other than 0). */
+sv_progress *cli_run_progress(cli_run *r);
+/* Leaves the world. Returns rc on rank 0; the others return SV_OK, since rank 0
+ * reports every rank's failures (one message, not K). */
+int cli_run_end(cli_run *r, int rc);
+
 /* What a subcommand's option parser returns for --help, besides SV_OK and SV_FAIL. */
 #define CLI_HELP 1
 /* When rc is CLI_HELP: prints usage to stdout and returns 1 (the subcommand is done). */
@@ -44,6 +80,7 @@ int cli_flops(int argc, char **argv, sv_error *err);
 int cli_plot(int argc, char **argv, sv_error *err);
 int cli_report(int argc, char **argv, sv_error *err);
 int cli_calibrate(int argc, char **argv, sv_error *err);
+int cli_merge(int argc, char **argv, sv_error *err);
 int cli_eval(int argc, char **argv, sv_error *err);
 int cli_study(int argc, char **argv, sv_error *err);
 int cli_compare(int argc, char **argv, sv_error *err);

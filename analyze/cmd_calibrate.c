@@ -1,9 +1,8 @@
-/* shortv calibrate: the LC sweep from the command line, with progress. */
+/* shortv calibrate: the LC sweep from the command line, with progress, on one
+ * process or under mpirun, whole or one shard. */
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "calibrate.h"
 #include "cli.h"
@@ -12,14 +11,17 @@
 static const char usage[] =
     "usage: shortv calibrate -m DIR [--vision-tower DIR] --data MANIFEST [--groups visual,text] [--limit N]\n"
     "                        [--seed S] [--aspect pad|crop|anyres] [-t N] -o LC.h5 [--resume]\n"
-    "                        [--skip-bad] [--naive]\n"
+    "                        [--skip-bad] [--naive] [--shard I/N] [--progress auto|json|none]\n"
+    "                        [--progress-every SECONDS]\n"
     "  Measures every decoder layer's Layer Contribution, KL(p_ablated||p_orig) at the last\n"
     "  prompt position, for the chosen token groups, and writes one HDF5 row per sample.\n"
     "  MANIFEST: JSON Lines {\"id\", \"image\", \"question\", \"answer\"?} or LLaVA conversation\n"
     "  JSON. --seed S shuffles deterministically before --limit (default: manifest order).\n"
     "  --resume continues an interrupted sweep made with the same arguments. --skip-bad\n"
     "  skips (and records) bad manifest lines instead of failing. --naive recomputes every\n"
-    "  pass from scratch, as the paper's code does, for measuring the saving.\n";
+    "  pass from scratch, as the paper's code does, for measuring the saving. --shard I/N\n"
+    "  sweeps the samples at positions I, I+N, I+2N, .. (0 <= I < N) into a partial file;\n"
+    "  shortv merge joins the N of them into the file one run writes.\n" CLI_PROGRESS_USAGE;
 
 static int parse_groups(const char *s, int *groups) {
     char buf[64];
@@ -33,33 +35,20 @@ static int parse_groups(const char *s, int *groups) {
     return *groups ? SV_OK : SV_FAIL;
 }
 
-static void print_progress(const sv_calib_progress *p, void *user) {
-    (void)user;
-    size_t run = p->sample - p->resumed, left = p->n_samples - p->sample;
-    double rate = p->elapsed > 0 ? (double)run / p->elapsed : 0;
-    fprintf(stderr, "\rcalibrate: sample %zu/%zu, %zu passes, %.2f samples/s, ETA %.0f s   ",
-            p->sample, p->n_samples, p->passes, rate, rate > 0 ? (double)left / rate : 0);
-    if (!left) fputc('\n', stderr);
-}
-
-static volatile int interrupted;
-
-static void on_interrupt(int sig) {
-    (void)sig;
-    interrupted = 1;
-}
-
-/* Ctrl-C or a polite kill finishes the current sample and leaves a resumable file. */
-static void stop_on_signals(void) {
-    struct sigaction sa = {.sa_handler = on_interrupt};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+/* "i/N" with 0 <= i < N. */
+static int parse_shard(const char *s, int *shard, int *shards) {
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", s);
+    char *slash = strchr(buf, '/');
+    if (!slash) return SV_FAIL;
+    *slash = 0;
+    if (cli_parse_int(buf, shard) || cli_parse_int(slash + 1, shards)) return SV_FAIL;
+    return *shards >= 1 && *shard < *shards ? SV_OK : SV_FAIL;
 }
 
 int cli_calibrate(int argc, char **argv, sv_error *err) {
     enum { OPT_DATA = 256, OPT_GROUPS, OPT_LIMIT, OPT_SEED, OPT_ASPECT, OPT_RESUME, OPT_SKIP,
-           OPT_NAIVE, OPT_HELP, OPT_VISION_TOWER };
+           OPT_NAIVE, OPT_HELP, OPT_VISION_TOWER, OPT_SHARD };
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'},   {"vision-tower", required_argument, 0, OPT_VISION_TOWER},
           {"data", required_argument, 0, OPT_DATA},
@@ -68,9 +57,12 @@ int cli_calibrate(int argc, char **argv, sv_error *err) {
         {"threads", required_argument, 0, 't'}, {"output", required_argument, 0, 'o'},
         {"resume", no_argument, 0, OPT_RESUME}, {"skip-bad", no_argument, 0, OPT_SKIP},
         {"naive", no_argument, 0, OPT_NAIVE},   {"help", no_argument, 0, OPT_HELP},
+        {"shard", required_argument, 0, OPT_SHARD}, CLI_PROGRESS_LONGOPTS,
         {0, 0, 0, 0}};
     sv_calib_params p = {.groups = 3, .seed = -1, .aspect = SV_ASPECT_AUTO};
     int threads = 0, limit = 0, seed, ch;
+    cli_run run;
+    cli_run_defaults(&run);
     cli_getopt_start();
     while ((ch = getopt_long(argc, argv, "m:t:o:h", longopts, NULL)) != -1) {
         switch (ch) {
@@ -103,6 +95,14 @@ int cli_calibrate(int argc, char **argv, sv_error *err) {
         case OPT_RESUME: p.resume = 1; break;
         case OPT_SKIP: p.skip_bad = 1; break;
         case OPT_NAIVE: p.naive = 1; break;
+        case OPT_SHARD:
+            if (parse_shard(optarg, &p.shard, &p.shards))
+                return cli_usage_error(err, "calibrate", "--shard takes I/N with 0 <= I < N");
+            break;
+        case CLI_OPT_PROGRESS:
+        case CLI_OPT_PROGRESS_EVERY:
+            if (cli_run_option(&run, ch, optarg, "calibrate", err)) return SV_FAIL;
+            break;
         case 'h':
         case OPT_HELP: fputs(usage, stdout); return SV_OK;
         default: return cli_usage_error(err, "calibrate", "unknown option or missing value");
@@ -112,15 +112,16 @@ int cli_calibrate(int argc, char **argv, sv_error *err) {
     if (!p.model_dir || !p.manifest || !p.output)
         return cli_usage_error(err, "calibrate", "-m DIR, --data MANIFEST and -o LC.h5 are required");
     p.n_threads = cli_threads(threads);
-    if (isatty(STDERR_FILENO)) p.progress = print_progress;
-    p.stop = &interrupted;
-    stop_on_signals();
+    if (cli_run_start(&run, "calibrate", &p.stop, err)) return SV_FAIL;
+    p.world = &run.world;
+    p.progress = cli_run_progress(&run);
     sv_calib_stats st;
-    if (sv_calibrate(&p, &st, err)) return SV_FAIL;
-    fprintf(stderr,
-            "calibrate: %zu samples (%zu resumed, %zu manifest lines skipped) -> %s; decoder work "
-            "%.3g layer-rows, %.2f of the naive sweep's\n",
-            st.n_samples, st.n_resumed, st.n_skipped, p.output, st.layer_rows,
-            st.naive_layer_rows > 0 ? st.layer_rows / st.naive_layer_rows : 0.0);
-    return SV_OK;
+    int rc = sv_calibrate(&p, &st, err);
+    if (rc == SV_OK && run.world.rank == 0)
+        fprintf(stderr,
+                "calibrate: %zu samples (%zu resumed, %zu manifest lines skipped) -> %s; decoder "
+                "work %.3g layer-rows, %.2f of the naive sweep's\n",
+                st.n_samples, st.n_resumed, st.n_skipped, p.output, st.layer_rows,
+                st.naive_layer_rows > 0 ? st.layer_rows / st.naive_layer_rows : 0.0);
+    return cli_run_end(&run, rc);
 }

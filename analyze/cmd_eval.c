@@ -12,7 +12,8 @@ static const char usage[] =
     "  (lower case, punctuation dropped) against the manifest's answers, and writes the\n"
     "  accuracy with a Wilson 95% interval, the prefill FLOPs ratio to the dense model and\n"
     "  the mean prefill time, plus every sample's prediction, to RESULTS.json; with\n"
-    "  typed questions (a \"type\" on each manifest line), the accuracy per type too.\n";
+    "  typed questions (a \"type\" on each manifest line), the accuracy per type too.\n"
+    CLI_PROGRESS_USAGE;
 
 int cli_eval(int argc, char **argv, sv_error *err) {
     enum { OPT_DATA = 256, OPT_FREEZE, OPT_FREEZE_LAYERS, OPT_LIMIT, OPT_ASPECT, OPT_HELP, OPT_VISION_TOWER };
@@ -24,9 +25,11 @@ int cli_eval(int argc, char **argv, sv_error *err) {
         {"max-new-tokens", required_argument, 0, 'n'}, {"limit", required_argument, 0, OPT_LIMIT},
         {"aspect", required_argument, 0, OPT_ASPECT}, {"threads", required_argument, 0, 't'},
         {"output", required_argument, 0, 'o'},    {"help", no_argument, 0, OPT_HELP},
-        {0, 0, 0, 0}};
+        CLI_PROGRESS_LONGOPTS, {0, 0, 0, 0}};
     sv_eval_params p = {.max_new = 8, .aspect = SV_ASPECT_AUTO};
     int threads = 0, limit = 0, ch;
+    cli_run run;
+    cli_run_defaults(&run);
     cli_getopt_start();
     while ((ch = getopt_long(argc, argv, "m:n:t:o:h", longopts, NULL)) != -1) {
         switch (ch) {
@@ -53,6 +56,10 @@ int cli_eval(int argc, char **argv, sv_error *err) {
             if (cli_parse_int(optarg, &threads) || threads < 1)
                 return cli_usage_error(err, "eval", "-t needs a positive number");
             break;
+        case CLI_OPT_PROGRESS:
+        case CLI_OPT_PROGRESS_EVERY:
+            if (cli_run_option(&run, ch, optarg, "eval", err)) return SV_FAIL;
+            break;
         case 'h':
         case OPT_HELP: fputs(usage, stdout); return SV_OK;
         default: return cli_usage_error(err, "eval", "unknown option or missing value");
@@ -62,10 +69,14 @@ int cli_eval(int argc, char **argv, sv_error *err) {
     if (!p.model_dir || !p.manifest || !p.output)
         return cli_usage_error(err, "eval", "-m DIR, --data MANIFEST and -o RESULTS.json are required");
     p.n_threads = cli_threads(threads);
+    if (cli_run_start(&run, "eval", &p.stop, err)) return SV_FAIL;
+    p.world = &run.world;
+    p.progress = cli_run_progress(&run);
     sv_eval_summary s;
-    if (sv_eval(&p, &s, err)) return SV_FAIL;
-    fprintf(stderr, "eval: %zu/%zu correct, accuracy %.3f [%.3f, %.3f], prefill FLOPs %.3f of dense, "
+    int rc = sv_eval(&p, &s, err);
+    if (rc == SV_OK && run.world.rank == 0)
+        fprintf(stderr, "eval: %zu/%zu correct, accuracy %.3f [%.3f, %.3f], prefill FLOPs %.3f of dense, "
                     "%.2f ms prefill -> %s\n",
             s.correct, s.n, s.accuracy, s.ci_low, s.ci_high, s.flops_ratio, s.prefill_ms, p.output);
-    return SV_OK;
+    return cli_run_end(&run, rc);
 }

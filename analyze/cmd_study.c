@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "study.h"
@@ -22,7 +21,7 @@ static const char usage[] =
     "  OUTDIR/" SV_STUDY_CHART ".png/.svg, and prints per N how far LC-ordered leads, with\n"
     "  95% intervals (paired over the samples, and for random counting the spread between\n"
     "  its sets). OUTDIR is created if its parent exists.\n"
-    "  Needs gnuplot (apt-get install gnuplot-nox).\n";
+    "  Needs gnuplot (apt-get install gnuplot-nox).\n" CLI_PROGRESS_USAGE;
 
 /* "2,4,6" into counts; SV_FAIL unless it is a list of positive numbers. */
 static int parse_counts(const char *s, int *counts, int *n) {
@@ -43,6 +42,7 @@ typedef struct options {
     sv_study_params p;
     int counts[SV_STUDY_MAX_COUNTS];
     int threads;
+    cli_run run;
 } options;
 
 /* SV_OK, SV_FAIL, or CLI_HELP. */
@@ -59,12 +59,13 @@ static int parse_options(int argc, char **argv, options *o, sv_error *err) {
         {"max-new-tokens", required_argument, 0, 'n'},
         {"aspect", required_argument, 0, OPT_ASPECT}, {"threads", required_argument, 0, 't'},
         {"output", required_argument, 0, 'o'},     {"help", no_argument, 0, OPT_HELP},
-        {0, 0, 0, 0}};
+        CLI_PROGRESS_LONGOPTS, {0, 0, 0, 0}};
     static const int default_counts[] = {2, 4, 6, 8};
     sv_study_params *p = &o->p;
     *o = (options){.p = {.random_sets = 3, .max_new = 8, .aspect = SV_ASPECT_AUTO}};
     memcpy(o->counts, default_counts, sizeof default_counts);
     p->n_counts = 4;
+    cli_run_defaults(&o->run);
     int v, ch;
     cli_getopt_start();
     while ((ch = getopt_long(argc, argv, "m:n:t:o:h", longopts, NULL)) != -1) {
@@ -108,6 +109,10 @@ static int parse_options(int argc, char **argv, options *o, sv_error *err) {
             if (cli_parse_int(optarg, &o->threads) || o->threads < 1)
                 return cli_usage_error(err, "study", "-t needs a positive number");
             break;
+        case CLI_OPT_PROGRESS:
+        case CLI_OPT_PROGRESS_EVERY:
+            if (cli_run_option(&o->run, ch, optarg, "study", err)) return SV_FAIL;
+            break;
         case 'h':
         case OPT_HELP: return CLI_HELP;
         default: return cli_usage_error(err, "study", "unknown option or missing value");
@@ -125,18 +130,6 @@ static double seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-/* After each sample's last layer set: samples done, rate and ETA. */
-static int print_progress(const sv_eval_answer *a, void *user) {
-    const double *start = user;
-    if (a->set + 1 < a->n_sets) return 0;
-    size_t done = a->sample + 1, left = a->n_samples - done;
-    double elapsed = seconds() - *start, rate = elapsed > 0 ? (double)done / elapsed : 0;
-    fprintf(stderr, "\rstudy: sample %zu/%zu, %zu layer sets, %.1f samples/s, ETA %.0f s   ",
-            done, a->n_samples, a->n_sets, rate, rate > 0 ? (double)left / rate : 0);
-    if (!left) fputc('\n', stderr);
-    return 0;
 }
 
 /* One sentence per N on stderr. */
@@ -158,14 +151,17 @@ int cli_study(int argc, char **argv, sv_error *err) {
     if (cli_help_done(rc, usage)) return SV_OK;
     if (rc != SV_OK) return rc;
     o.p.n_threads = cli_threads(o.threads);
+    if (cli_run_start(&o.run, "study", &o.p.stop, err)) return SV_FAIL;
+    o.p.world = &o.run.world;
+    o.p.progress = cli_run_progress(&o.run);
     double start = seconds();
-    if (isatty(STDERR_FILENO)) o.p.on_answer = print_progress, o.p.user = &start;
     sv_study s;
-    if (sv_run_study(&o.p, &s, err)) return SV_FAIL;
+    rc = sv_run_study(&o.p, &s, err);
+    if (rc != SV_OK || o.run.world.rank != 0) return cli_run_end(&o.run, rc);
     fprintf(stderr, "study: %zu runs on %zu samples in %.0f s -> %s/" SV_STUDY_JSON ", %s/"
                     SV_STUDY_CHART ".png/.svg\n",
             s.n_runs, s.n_samples, seconds() - start, o.p.out_dir, o.p.out_dir);
     print_summary(&s);
     sv_study_free(&s);
-    return SV_OK;
+    return cli_run_end(&o.run, SV_OK);
 }

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "atomic_file.h"
+#include "dispatch.h"
 #include "eval.h"
 #include "flops.h"
 #include "freeze.h"
@@ -62,6 +63,10 @@ struct sv_evaluator {
     sv_prompt *prompts;   /* [manifest.n] */
     sv_encoded_image image; /* the current sample's image */
     int *ids;             /* [max_new] generated ids */
+    sv_world *world;      /* where the samples run (dispatch.h): p's, or */
+    sv_world alone;       /* this process alone */
+    sv_progress *progress;
+    const volatile int *stop;
 };
 
 const sv_config *sv_evaluator_config(const sv_evaluator *e) { return &e->m->cfg; }
@@ -90,6 +95,9 @@ static int build_prompts(sv_evaluator *e, size_t *longest, sv_error *err) {
 }
 
 static int open_evaluator(sv_evaluator *e, const sv_eval_params *p, sv_error *err) {
+    e->alone = (sv_world){0, 1, 0, 0};
+    e->world = p->world ? p->world : &e->alone;
+    e->progress = p->progress, e->stop = p->stop;
     snprintf(e->manifest_path, sizeof e->manifest_path, "%s", p->manifest);
     e->max_new = p->max_new;
     if (p->max_new < 1) return sv_fail(err, "eval: max_new must be at least 1");
@@ -180,6 +188,7 @@ static int matches(const char *prediction, const char *reference, sv_error *err)
 
 /* One sv_evaluator_run call. */
 typedef struct eval_run {
+    sv_evaluator *e;
     const sv_eval_set *sets;
     size_t n_sets;
     sv_eval_answer_fn on_answer;
@@ -187,24 +196,81 @@ typedef struct eval_run {
     sv_eval_summary *sums;  /* [n_sets] sums over the samples so far */
 } eval_run;
 
-/* Answers sample i under set s and adds the outcome to the set's sums. */
-static int score(sv_evaluator *e, const eval_run *r, size_t s, size_t i, sv_error *err) {
-    const sv_eval_set *set = &r->sets[s];
-    sv_eval_summary *sum = &r->sums[s];
+/* One set's answer to a sample as it travels to rank 0: this head, then the
+ * prediction's bytes (no NUL). */
+typedef struct answer_head {
+    int64_t correct, length;
+    double prefill_ms, flops_ratio;
+} answer_head;
+
+/* Appends an answer to the growing result buffer *buf of *size bytes. */
+static int add_answer(unsigned char **buf, size_t *size, const answer_head *h, const char *pred,
+                      sv_error *err) {
+    unsigned char *b = realloc(*buf, *size + sizeof *h + (size_t)h->length);
+    if (!b) return sv_fail(err, "eval: out of memory");
+    memcpy(b + *size, h, sizeof *h);
+    memcpy(b + *size + sizeof *h, pred, (size_t)h->length);
+    *buf = b, *size += sizeof *h + (size_t)h->length;
+    return SV_OK;
+}
+
+/* Sample i answered under set s, appended to the result. */
+static int score(sv_evaluator *e, const sv_eval_set *set, size_t i, unsigned char **buf,
+                 size_t *size, sv_error *err) {
     char *pred = NULL;
-    double ms = 0, ratio = 1;
-    int rc = answer(e, set, i, &pred, &ms, err);
-    if (rc == SV_OK) rc = flops_ratio(e, set, i, &ratio, err);
+    answer_head h = {0, 0, 0, 1};
+    int rc = answer(e, set, i, &pred, &h.prefill_ms, err);
+    if (rc == SV_OK) rc = flops_ratio(e, set, i, &h.flops_ratio, err);
     int ok = rc == SV_OK ? matches(pred, e->manifest.samples[i].answer, err) : SV_FAIL;
     if (ok >= 0) {
-        sum->correct += (size_t)ok, sum->prefill_ms += ms, sum->flops_ratio += ratio;
-        sv_eval_answer a = {s, i, r->n_sets, e->manifest.n, &e->manifest.samples[i], pred, ok, ms};
-        rc = r->on_answer && r->on_answer(&a, r->user) ? sv_fail(err, "eval: stopped") : SV_OK;
+        h.correct = ok, h.length = (int64_t)strlen(pred);
+        rc = add_answer(buf, size, &h, pred, err);
     } else {
         rc = SV_FAIL;
     }
     free(pred);
     return rc;
+}
+
+/* dispatch's run: sample i under every set. */
+static int run_sample(void *user, size_t i, void **out, size_t *size, sv_error *err) {
+    const eval_run *r = user;
+    unsigned char *buf = NULL;
+    *size = 0;
+    int rc = encode_image(r->e, i, err);
+    for (size_t s = 0; rc == SV_OK && s < r->n_sets; s++)
+        rc = score(r->e, &r->sets[s], i, &buf, size, err);
+    if (rc) free(buf);
+    *out = rc ? NULL : buf;
+    return rc;
+}
+
+/* dispatch's place (rank 0, in sample order): each set's answer to sample i
+ * into its sums and to on_answer. */
+static int place_sample(void *user, size_t i, const void *result, size_t size, sv_error *err) {
+    const eval_run *r = user;
+    sv_evaluator *e = r->e;
+    const unsigned char *at = result, *end = at + size;
+    for (size_t s = 0; s < r->n_sets; s++) {
+        answer_head h;
+        if ((size_t)(end - at) < sizeof h) return sv_fail(err, "eval: a short result");
+        memcpy(&h, at, sizeof h);
+        at += sizeof h;
+        if (h.length < 0 || (size_t)(end - at) < (size_t)h.length)
+            return sv_fail(err, "eval: a short result");
+        char *pred = strndup((const char *)at, (size_t)h.length);
+        if (!pred) return sv_fail(err, "eval: out of memory");
+        at += h.length;
+        sv_eval_summary *sum = &r->sums[s];
+        sum->correct += (size_t)h.correct, sum->prefill_ms += h.prefill_ms;
+        sum->flops_ratio += h.flops_ratio;
+        sv_eval_answer a = {s, i, r->n_sets, e->manifest.n, &e->manifest.samples[i], pred,
+                            (int)h.correct, h.prefill_ms};
+        int stop = r->on_answer && r->on_answer(&a, r->user);
+        free(pred);
+        if (stop) return sv_fail(err, "eval: stopped");
+    }
+    return SV_OK;
 }
 
 /* Turns the sums over n samples into means and the interval. */
@@ -219,15 +285,22 @@ static void finish_summary(sv_eval_summary *sum, size_t n) {
 int sv_evaluator_run(sv_evaluator *e, const sv_eval_set *sets, size_t n_sets,
                      sv_eval_answer_fn on_answer, void *user, sv_eval_summary *out,
                      sv_error *err) {
-    eval_run r = {sets, n_sets, on_answer, user, out};
+    eval_run r = {e, sets, n_sets, on_answer, user, out};
+    size_t n = e->manifest.n;
+    size_t *items = sv_alloc_array(n, sizeof *items, err, "eval");
+    if (!items) return SV_FAIL;
+    for (size_t i = 0; i < n; i++) items[i] = i;
     memset(out, 0, n_sets * sizeof *out);
-    for (size_t i = 0; i < e->manifest.n; i++) {
-        if (encode_image(e, i, err)) return SV_FAIL;
-        for (size_t s = 0; s < n_sets; s++)
-            if (score(e, &r, s, i, err)) return SV_FAIL;
-    }
-    for (size_t s = 0; s < n_sets; s++) finish_summary(&out[s], e->manifest.n);
-    return SV_OK;
+    if (e->progress) sv_progress_begin(e->progress, n, 0);
+    sv_dispatch d = {e->world, items, NULL, n, {run_sample, place_sample, NULL}, &r,
+                     e->progress, e->stop};
+    int rc = sv_dispatch_run(&d, err);
+    sv_progress_end(e->progress);
+    free(items);
+    if (rc == SV_DISPATCH_STOPPED) return sv_fail(err, "%s: interrupted; nothing written",
+                                                  e->manifest_path);
+    for (size_t s = 0; rc == SV_OK && s < n_sets; s++) finish_summary(&out[s], n);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- shortv eval */
@@ -321,8 +394,10 @@ int sv_eval(const sv_eval_params *p, sv_eval_summary *sum, sv_error *err) {
     if (rc == SV_OK)
         rc = sv_freeze_options(p->freeze, p->freeze_layers, &e->m->cfg, &modes, &set.group, err);
     set.modes = modes;
+    if (p->world) rc = sv_world_agree(p->world, rc, err); /* every rank, whatever failed */
     if (rc == SV_OK) rc = sv_evaluator_run(e, &set, 1, record_answer, samples, sum, err);
-    if (rc == SV_OK) rc = write_results(e, p, &set, sum, samples, err);
+    if (rc == SV_OK && (!p->world || p->world->rank == 0))
+        rc = write_results(e, p, &set, sum, samples, err);
     cJSON_Delete(samples);
     free(modes);
     sv_evaluator_free(e);

@@ -16,7 +16,9 @@
 #include "image.h"
 #include "llm.h"
 #include "manifest.h"
+#include "progress.h"
 #include "status.h"
+#include "world.h"
 
 typedef struct sv_eval_params {
     const char *model_dir, *manifest, *output;
@@ -26,6 +28,11 @@ typedef struct sv_eval_params {
     size_t limit;                       /* 0: every sample, else the manifest's first `limit` */
     sv_aspect aspect;
     int n_threads;                      /* <= 0: one per online CPU */
+    sv_world *world;                    /* NULL: this process alone; else every rank calls
+                                           and the samples spread over them (dispatch.h);
+                                           rank 0 gets the answers and writes */
+    sv_progress *progress;              /* may be NULL */
+    const volatile int *stop;           /* may be NULL: SIGINTs so far (dispatch.h) */
 } sv_eval_params;
 
 typedef struct sv_eval_summary {
@@ -61,13 +68,16 @@ typedef int (*sv_eval_answer_fn)(const sv_eval_answer *a, void *user);
 typedef struct sv_evaluator sv_evaluator;
 
 /* Loads the model and the manifest (model_dir, manifest, max_new, limit and
- * aspect of p) and tokenises every prompt. Every sample needs an answer. */
+ * aspect of p) and tokenises every prompt. Every sample needs an answer.
+ * Under MPI the caller makes the ranks agree (sv_world_agree) before
+ * sv_evaluator_run, whatever failed on which rank. */
 int sv_evaluator_open(sv_evaluator **out, const sv_eval_params *p, sv_error *err);
 const sv_config *sv_evaluator_config(const sv_evaluator *e);
 size_t sv_evaluator_n_samples(const sv_evaluator *e);
 const sv_sample *sv_evaluator_sample(const sv_evaluator *e, size_t i);
 /* Evaluates n_sets layer sets over every sample; out has n_sets entries.
- * on_answer may be NULL. */
+ * on_answer may be NULL. Under MPI every rank calls it and only rank 0 sees
+ * answers and sums (in sample order, as one process gives them). */
 int sv_evaluator_run(sv_evaluator *e, const sv_eval_set *sets, size_t n_sets,
                      sv_eval_answer_fn on_answer, void *user, sv_eval_summary *out,
                      sv_error *err);

@@ -27,6 +27,8 @@ struct sv_lcfile {
     char path[1024];
     sv_lc_data d;
     size_t cap, skip_cap; /* rows and skipped lines allocated in d */
+    int64_t at;           /* position of the next row or skipped line */
+    int at_finish;        /* sv_lcfile_write_at_finish */
 };
 
 /* HDF5 prints its error stack by default; library code must stay silent. */
@@ -91,7 +93,10 @@ static int write_meta(hid_t file, const sv_lc_data *d, int complete) {
            write_attr_string(file, "position", SV_LC_POSITION) ||
            write_attr_string(file, "tool_version", "shortv " SHORTV_VERSION) ||
            write_attr_string(file, "created", d->created) ||
-           write_attr_int(file, "complete", complete);
+           write_attr_int(file, "complete", complete) ||
+           (m->shards && (write_attr_int(file, "shard", m->shard) ||
+                          write_attr_int(file, "shards", m->shards))) ||
+           (d->partial && write_attr_int(file, "selected", d->selected));
 }
 
 /* A dataset of `rows` rows (cols values each; cols 0: 1-D) that h5py can still
@@ -148,6 +153,11 @@ static int write_rows(hid_t file, const sv_lc_data *d) {
     if (rc == SV_OK)
         rc = write_growing(file, "/skipped/reason", str, str, d->n_skipped, 0, 0,
                            d->skipped_reason);
+    if (rc == SV_OK && d->partial)
+        rc = write_growing(file, "/samples/position", H5T_STD_I64LE, H5T_NATIVE_INT64, n, 0, 0,
+                           d->position) ||
+             write_growing(file, "/skipped/position", H5T_STD_I64LE, H5T_NATIVE_INT64,
+                           d->n_skipped, 0, 0, d->skipped_position);
     H5Tclose(str), H5Pclose(gcpl);
     return rc;
 }
@@ -235,11 +245,11 @@ static int reserve_row(sv_lcfile *f) {
     size_t cap = f->cap ? 2 * f->cap : 16, L = (size_t)f->d.meta.n_layers;
     void **arrays[] = {(void **)&f->d.ids, (void **)&f->d.types, (void **)&f->d.visual_start,
                        (void **)&f->d.visual_end, (void **)&f->d.n_tokens,
-                       (void **)&f->d.lc[0], (void **)&f->d.lc[1]};
+                       (void **)&f->d.position, (void **)&f->d.lc[0], (void **)&f->d.lc[1]};
     size_t sizes[] = {sizeof(char *), sizeof(char *), sizeof(int64_t), sizeof(int64_t),
-                      sizeof(int64_t), L * sizeof(double), L * sizeof(double)};
+                      sizeof(int64_t), sizeof(int64_t), L * sizeof(double), L * sizeof(double)};
     for (int g = 0; g < SV_N_GROUPS; g++)
-        if (!(f->d.meta.groups >> g & 1)) sizes[5 + g] = 0;
+        if (!(f->d.meta.groups >> g & 1)) sizes[6 + g] = 0;
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
         if (!sizes[i]) continue;
         void *p = realloc(*arrays[i], cap * sizes[i]);
@@ -278,8 +288,7 @@ static int same_path(const char *a, const char *b) {
     return !strcmp(a, b) || (realpath(a, ra) && realpath(b, rb) && !strcmp(ra, rb));
 }
 
-/* The first argument a resumed sweep would change, or NULL if none. */
-static const char *meta_difference(const sv_lc_meta *a, const sv_lc_meta *b) {
+const char *sv_lc_meta_difference(const sv_lc_meta *a, const sv_lc_meta *b) {
     if (!same_path(a->model, b->model)) return "model";
     if (strcmp(a->config_hash, b->config_hash) || a->n_layers != b->n_layers)
         return "model config.json";
@@ -289,6 +298,7 @@ static const char *meta_difference(const sv_lc_meta *a, const sv_lc_meta *b) {
     if (a->groups != b->groups) return "groups";
     if (strcmp(a->aspect, b->aspect)) return "aspect";
     if (a->naive != b->naive) return "--naive";
+    if (a->shard != b->shard || a->shards != b->shards) return "--shard";
     return NULL;
 }
 
@@ -301,11 +311,12 @@ int sv_lcfile_resume(sv_lcfile **out, const char *path, const sv_lc_meta *meta, 
         free(f);
         return SV_FAIL;
     }
-    const char *diff = meta_difference(&f->d.meta, meta);
+    const char *diff = sv_lc_meta_difference(&f->d.meta, meta);
     if (diff) {
         sv_lcfile_close(f);
         return sv_fail(err, "%s: was made with another %s; --resume needs the same arguments "
-                            "(model, manifest, seed, limit, groups, aspect, --naive)", path, diff);
+                            "(model, manifest, seed, limit, groups, aspect, --naive, --shard)",
+                       path, diff);
     }
     f->cap = f->d.n_samples;
     if (!f->d.types) { /* a file of an older shortv, or no sample has a type */
@@ -323,6 +334,15 @@ int sv_lcfile_resume(sv_lcfile **out, const char *path, const sv_lc_meta *meta, 
     return SV_OK;
 }
 
+void sv_lcfile_partial(sv_lcfile *f, int64_t selected) {
+    f->d.partial = 1;
+    f->d.selected = selected;
+}
+
+void sv_lcfile_at(sv_lcfile *f, int64_t position) { f->at = position; }
+
+void sv_lcfile_write_at_finish(sv_lcfile *f) { f->at_finish = 1; }
+
 const sv_lc_data *sv_lcfile_data(const sv_lcfile *f) { return &f->d; }
 
 int sv_lcfile_append(sv_lcfile *f, const char *id, const char *type, int64_t visual_start,
@@ -338,10 +358,11 @@ int sv_lcfile_append(sv_lcfile *f, const char *id, const char *type, int64_t vis
         return sv_fail(err, "%s: out of memory", f->path);
     }
     d->visual_start[i] = visual_start, d->visual_end[i] = visual_end, d->n_tokens[i] = n_tokens;
+    d->position[i] = f->at;
     for (int g = 0; g < SV_N_GROUPS; g++)
         if (d->meta.groups >> g & 1) memcpy(d->lc[g] + i * L, lc[g], L * sizeof(double));
     d->n_samples++;
-    if (save(f, 0, err) == SV_OK) return SV_OK;
+    if (f->at_finish || save(f, 0, err) == SV_OK) return SV_OK;
     /* not on disk: the row is not kept either, so memory and file agree */
     d->n_samples--;
     free(d->ids[i]), free(d->types[i]);
@@ -354,12 +375,15 @@ int sv_lcfile_skip(sv_lcfile *f, int64_t line, const char *reason, sv_error *err
         size_t cap = f->skip_cap ? 2 * f->skip_cap : 16;
         int64_t *lines = realloc(d->skipped_line, cap * sizeof *lines);
         if (lines) d->skipped_line = lines;
-        char **reasons = lines ? realloc(d->skipped_reason, cap * sizeof *reasons) : NULL;
+        int64_t *at = lines ? realloc(d->skipped_position, cap * sizeof *at) : NULL;
+        if (at) d->skipped_position = at;
+        char **reasons = at ? realloc(d->skipped_reason, cap * sizeof *reasons) : NULL;
         if (!reasons) return sv_fail(err, "%s: out of memory", f->path);
         d->skipped_reason = reasons, f->skip_cap = cap;
     }
     if (!(d->skipped_reason[d->n_skipped] = strdup(reason)))
         return sv_fail(err, "%s: out of memory", f->path);
+    d->skipped_position[d->n_skipped] = f->at;
     d->skipped_line[d->n_skipped++] = line;
     return SV_OK;
 }
@@ -380,10 +404,12 @@ static int summarise(sv_lc_data *d) {
 
 int sv_lcfile_finish(sv_lcfile *f, sv_error *err) {
     int rc;
-    if (f->d.n_samples == 0)
+    if (f->d.n_samples == 0 && !f->d.partial) /* a shard may hold none */
         rc = sv_fail(err, "%s: no sample was measured (%zu skipped%s%s); nothing written",
                      f->path, f->d.n_skipped, f->d.n_skipped ? ", the first: " : "",
                      f->d.n_skipped ? f->d.skipped_reason[0] : "");
+    else if (f->d.partial)
+        rc = save(f, 0, err);
     else if (summarise(&f->d))
         rc = sv_fail(err, "%s: out of memory", f->path);
     else
@@ -500,6 +526,15 @@ static hid_t open_lc(const char *path, sv_lc_meta *m, int64_t *complete, sv_erro
         return -1;
     }
     m->n_layers = (int)n_layers;
+    int64_t shard = 0, shards = 0; /* only in shards */
+    if (H5Aexists(file, "shards") > 0 &&
+        (read_attr_int(file, "shard", &shard) || read_attr_int(file, "shards", &shards) ||
+         shards < 1 || shards > 1 << 20 || shard < 0 || shard >= shards)) {
+        H5Fclose(file);
+        sv_fail(err, "%s: LC file with an invalid shard attribute", path);
+        return -1;
+    }
+    m->shard = (int)shard, m->shards = (int)shards;
     int64_t naive = 0; /* absent from the files of shortv before it: fast sweeps */
     if (H5Aexists(file, "naive") > 0 && read_attr_int(file, "naive", &naive) == SV_OK)
         m->naive = naive != 0;
@@ -571,6 +606,20 @@ static int read_types(hid_t file, sv_lc_data *d) {
     return SV_OK;
 }
 
+/* A partial file's size and positions (d->partial stays 0 for other files). */
+static int read_positions(hid_t file, sv_lc_data *d) {
+    if (H5Aexists(file, "selected") <= 0) return SV_OK;
+    size_t n = d->n_samples, k = d->n_skipped;
+    d->partial = 1;
+    d->position = malloc((n ? n : 1) * sizeof(int64_t));
+    d->skipped_position = malloc((k ? k : 1) * sizeof(int64_t));
+    if (!d->position || !d->skipped_position || read_attr_int(file, "selected", &d->selected) ||
+        rows_of(file, "/samples/position") < n || rows_of(file, "/skipped/position") < k)
+        return SV_FAIL;
+    return read_ints(file, "/samples/position", n, d->position) ||
+           read_ints(file, "/skipped/position", k, d->skipped_position);
+}
+
 static int read_group(hid_t file, sv_lc_data *d, int g) {
     int L = d->meta.n_layers;
     size_t n = d->n_samples;
@@ -595,6 +644,14 @@ static int validate(const sv_lc_data *d, const char *path, sv_error *err) {
     size_t L = (size_t)d->meta.n_layers;
     if (d->complete && d->n_samples == 0)
         return sv_fail(err, "%s: marked complete but holds no samples", path);
+    if (d->partial && (d->complete || d->selected < 0))
+        return sv_fail(err, "%s: a partial LC file marked complete or of a negative size", path);
+    for (size_t i = 0; d->partial && i < d->n_samples + d->n_skipped; i++) {
+        int64_t at = i < d->n_samples ? d->position[i] : d->skipped_position[i - d->n_samples];
+        if (at < (i < d->n_samples ? 0 : -1) || at >= d->selected)
+            return sv_fail(err, "%s: position %lld is outside its sweep's %lld samples", path,
+                           (long long)at, (long long)d->selected);
+    }
     for (size_t i = 0; i < d->n_samples; i++) {
         if (!(0 <= d->visual_start[i] && d->visual_start[i] <= d->visual_end[i] &&
               d->visual_end[i] <= d->n_tokens[i]))
@@ -637,6 +694,7 @@ int sv_lc_read(sv_lc_data *d, const char *path, sv_error *err) {
              read_ints(file, row_ints[1], n, d->visual_end) ||
              read_ints(file, row_ints[2], n, d->n_tokens);
     if (!rc) rc = read_types(file, d);
+    if (!rc) rc = read_positions(file, d);
     for (int g = 0; g < SV_N_GROUPS && !rc; g++)
         if (d->meta.groups >> g & 1) rc = read_group(file, d, g);
     H5Fclose(file);
@@ -658,6 +716,7 @@ void sv_lc_data_free(sv_lc_data *d) {
     for (size_t i = 0; d->skipped_reason && i < d->n_skipped; i++) free(d->skipped_reason[i]);
     free(d->skipped_reason), free(d->skipped_line);
     free(d->visual_start), free(d->visual_end), free(d->n_tokens);
+    free(d->position), free(d->skipped_position);
     for (int g = 0; g < SV_N_GROUPS; g++) free(d->lc[g]), free(d->mean[g]), free(d->std[g]), free(d->order[g]);
     memset(d, 0, sizeof *d);
 }

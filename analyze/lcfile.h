@@ -11,6 +11,16 @@
  *   /skipped/line int64 [k], /skipped/reason UTF-8 strings [k]    (--skip-bad)
  *   root attributes: see sv_lc_meta, plus metric, position, tool_version, created, complete
  *
+ * A partial file holds some of a sweep's samples, each at its position in the
+ * sweep's selection (the manifest after --seed and --limit): a shard
+ * (calibrate --shard i/N: the positions p with p % N == i) or the results an
+ * MPI run finished ahead of their turn (<out>.pending). On top of the above:
+ *   /samples/position int64 [n_samples], /skipped/position int64 [k] (-1: a
+ *   manifest line that could not be read, not a position)
+ *   root attributes selected (the selection's size), shard and shards (shards only)
+ * Its `complete` stays 0: no reader takes it for a sweep; shortv merge joins
+ * the shards into the file one run would have written.
+ *
  * The file only ever goes from one consistent state to the next. A sweep keeps
  * its rows in memory and, after each sample, replaces the whole file: HDF5
  * builds it in memory and the bytes go to "<path>.tmp", fsync'd and renamed
@@ -44,6 +54,7 @@ typedef struct sv_lc_meta {
     int groups;              /* bit g set: group g swept */
     char aspect[8];          /* "pad" or "crop" */
     int naive;               /* --naive: agrees with the fast sweep to 1e-6, not bit for bit */
+    int shard, shards;       /* --shard i/N; shards 0: the whole selection */
 } sv_lc_meta;
 
 const char *sv_group_name(int g); /* "visual", "text" */
@@ -60,6 +71,16 @@ int sv_lcfile_create(sv_lcfile **out, const char *path, const sv_lc_meta *meta, 
  * rows present. */
 int sv_lcfile_resume(sv_lcfile **out, const char *path, const sv_lc_meta *meta, size_t *n_done,
                      sv_error *err);
+/* The first argument in which two sweeps differ ("model", "seed", "--shard",
+ * ..; paths compared after resolving them), or NULL if none. */
+const char *sv_lc_meta_difference(const sv_lc_meta *a, const sv_lc_meta *b);
+/* Appends and skips stay in memory until sv_lcfile_finish writes the file
+ * once (merge; a sweep writes every sample). */
+void sv_lcfile_write_at_finish(sv_lcfile *f);
+/* Makes a new f partial: it stores positions, and `selected` (the selection's size). */
+void sv_lcfile_partial(sv_lcfile *f, int64_t selected);
+/* The position the next append or skip records (partial files store it). */
+void sv_lcfile_at(sv_lcfile *f, int64_t position);
 /* Rows and skipped lines so far (mean/std/order are not kept up to date). */
 const sv_lc_data *sv_lcfile_data(const sv_lcfile *f);
 /* Appends one sample's row (lc[g] = n_layers values, NULL for groups not swept;
@@ -72,7 +93,8 @@ int sv_lcfile_append(sv_lcfile *f, const char *id, const char *type, int64_t vis
  * append or the finish. */
 int sv_lcfile_skip(sv_lcfile *f, int64_t line, const char *reason, sv_error *err);
 /* Writes the file with means, stds and orders and complete = 1 (a sweep with
- * no row is an error and writes nothing). f is freed either way. */
+ * no row is an error and writes nothing); a partial file is written as it is.
+ * f is freed either way. */
 int sv_lcfile_finish(sv_lcfile *f, sv_error *err);
 /* Frees f; the file keeps its last written state. */
 void sv_lcfile_close(sv_lcfile *f);
@@ -93,6 +115,10 @@ struct sv_lc_data {
     int64_t *skipped_line;          /* [n_skipped] */
     char **skipped_reason;          /* [n_skipped] */
     char tool_version[64], created[64];
+    int partial;                    /* a partial file (above); then: */
+    int64_t selected;               /* the selection's size */
+    int64_t *position;              /* [n_samples] each row's position */
+    int64_t *skipped_position;      /* [n_skipped] each skipped line's position, or -1 */
 };
 
 /* Reads and validates an LC file (a foreign or truncated HDF5 file is an error

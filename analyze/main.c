@@ -23,6 +23,7 @@ static const struct {
     {"report", "offline HTML report of an LC file (plots, ranking, trust)", cli_report},
     {"compare", "do two LC files rank the layers alike? (tau-b, shared lowest N)", cli_compare},
     {"calibrate", "LC sweep over a calibration manifest -> HDF5", cli_calibrate},
+    {"merge", "the shards of a sweep (calibrate --shard) -> one LC file", cli_merge},
     {"eval", "accuracy of greedy answers on a manifest, dense or ShortV", cli_eval},
     {"study", "accuracy vs FLOPs of LC-ordered, random and reverse layer sets", cli_study},
 };

@@ -117,26 +117,20 @@ static int run_sets(const sv_study *s, sv_eval_set *sets, sv_layer_mode *modes, 
     return SV_OK;
 }
 
-/* The evaluator's callback: keeps each answer's score, then reports progress. */
-typedef struct answer_sink {
-    sv_study *study;
-    const sv_study_params *params;
-} answer_sink;
-
+/* The evaluator's callback: keeps each answer's score. */
 static int keep_answer(const sv_eval_answer *a, void *user) {
-    const answer_sink *sink = user;
-    sink->study->runs[a->set].correct[a->sample] = (unsigned char)(a->correct != 0);
-    return sink->params->on_answer ? sink->params->on_answer(a, sink->params->user) : 0;
+    sv_study *study = user;
+    study->runs[a->set].correct[a->sample] = (unsigned char)(a->correct != 0);
+    return 0;
 }
 
-static int evaluate_runs(sv_study *s, sv_evaluator *e, const sv_study_params *p, sv_error *err) {
+static int evaluate_runs(sv_study *s, sv_evaluator *e, sv_error *err) {
     size_t L = (size_t)s->n_layers;
     sv_eval_set *sets = sv_alloc_array(s->n_runs, sizeof *sets, err, "study");
     sv_layer_mode *modes = sv_alloc_array(s->n_runs * L, sizeof *modes, err, "study");
     sv_eval_summary *sums = sv_alloc_array(s->n_runs, sizeof *sums, err, "study");
     int rc = sets && modes && sums ? run_sets(s, sets, modes, err) : SV_FAIL;
-    answer_sink sink = {s, p};
-    if (rc == SV_OK) rc = sv_evaluator_run(e, sets, s->n_runs, keep_answer, &sink, sums, err);
+    if (rc == SV_OK) rc = sv_evaluator_run(e, sets, s->n_runs, keep_answer, s, sums, err);
     for (size_t r = 0; rc == SV_OK && r < s->n_runs; r++) s->runs[r].result = sums[r];
     free(sets), free(modes), free(sums);
     return rc;
@@ -159,7 +153,8 @@ static int prepare(sv_study *s, const sv_study_params *p, sv_evaluator **e, sv_e
     sv_lc_data lc;
     sv_eval_params ep = {.model_dir = p->model_dir, .vision_tower = p->vision_tower,
                          .manifest = p->manifest, .max_new = p->max_new, .limit = p->limit,
-                         .aspect = p->aspect, .n_threads = p->n_threads};
+                         .aspect = p->aspect, .n_threads = p->n_threads, .world = p->world,
+                         .progress = p->progress, .stop = p->stop};
     if (sv_lc_read(&lc, p->lc_path, err)) return SV_FAIL;
     int rc = sv_evaluator_open(e, &ep, err);
     const sv_config *cfg = rc == SV_OK ? sv_evaluator_config(*e) : NULL;
@@ -276,16 +271,18 @@ int sv_run_study(const sv_study_params *p, sv_study *s, sv_error *err) {
     sv_evaluator *e = NULL;
     sv_gnuplot gp;
     memset(s, 0, sizeof *s);
+    int writes = !p->world || p->world->rank == 0;
     int rc = prepare(s, p, &e, err);
     /* the output folder is made before the long part, so that a bad one fails at once */
-    if (rc == SV_OK) rc = sv_gp_open(&gp, p->out_dir, SV_STUDY_SCRIPT, err);
-    if (rc != SV_OK) {
-        sv_evaluator_free(e);
-        sv_study_free(s);
-        return SV_FAIL;
-    }
-    rc = evaluate_runs(s, e, p, err);
+    if (rc == SV_OK && writes) rc = sv_gp_open(&gp, p->out_dir, SV_STUDY_SCRIPT, err);
+    int opened = rc == SV_OK && writes;
+    if (p->world) rc = sv_world_agree(p->world, rc, err); /* every rank, whatever failed */
+    if (rc == SV_OK) rc = evaluate_runs(s, e, err);
     sv_evaluator_free(e);
+    if (!opened) {
+        sv_study_free(s);
+        return rc == SV_OK && !writes ? SV_OK : SV_FAIL;
+    }
     /* study.json first: a chart that fails to draw must not lose the results */
     if (rc == SV_OK) rc = write_study_json(s, p->out_dir, err);
     if (rc == SV_OK) rc = sv_study_chart_write(s, &gp, err);

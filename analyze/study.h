@@ -61,8 +61,9 @@ typedef struct sv_study_params {
     int max_new;
     sv_aspect aspect;
     int n_threads;  /* <= 0: one per online CPU */
-    sv_eval_answer_fn on_answer; /* progress; may be NULL */
-    void *user;
+    sv_world *world;            /* as sv_eval_params: rank 0 writes */
+    sv_progress *progress;      /* may be NULL */
+    const volatile int *stop;   /* may be NULL */
 } sv_study_params;
 
 /* One layer set and how it did. */
@@ -88,7 +89,8 @@ typedef struct sv_study {
 } sv_study;
 
 /* Runs the study and writes OUT/study.json and the chart; OUT is created if
- * its parent exists. The LC file must be a complete sweep of the group made
+ * its parent exists. Under MPI every rank calls it, the samples spread over
+ * them, and rank 0 writes (the other ranks' *out is left empty). The LC file must be a complete sweep of the group made
  * with this model (config hash and layer count). */
 int sv_run_study(const sv_study_params *p, sv_study *out, sv_error *err);
 

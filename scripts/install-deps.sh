@@ -2,7 +2,8 @@
 # Installs the Debian 12 packages shortv builds and tests with (run as root or with sudo).
 set -euo pipefail
 PKGS=(build-essential pkg-config libopenblas-dev libhdf5-dev libcjson-dev libpng-dev
-      libjpeg62-turbo-dev libcmocka-dev gnuplot-nox python3-numpy python3-h5py)
+      libjpeg62-turbo-dev libcmocka-dev gnuplot-nox python3-numpy python3-h5py
+      openmpi-bin libopenmpi-dev)
 # Optional: --train adds what retraining models/synth-llava needs (scripts/train_synth.py),
 # --fuzz what `make fuzz` needs (clang and its libFuzzer runtime).
 for opt in "$@"; do

@@ -47,13 +47,7 @@ static pid_t spawn_calibrate(const char *dir, const char *out, const char *extra
     char cmd[8192];
     snprintf(cmd, sizeof cmd, "exec %s calibrate -m %s --data %s/manifest.jsonl -o %s %s 2>%s.err",
              shortv_bin(), tiny_model_dir(), dir, out, extra, out);
-    pid_t pid = fork();
-    if (pid == 0) {
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
-    if (pid < 0) fail_msg("fork: %s", strerror(errno));
-    return pid;
+    return spawn_shell(cmd);
 }
 
 /* Exit status of pid; fails the test if it died of a signal. */

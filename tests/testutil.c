@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,6 +125,16 @@ int run_cmd(const char *cmd, char *out, size_t out_size, char *err, size_t err_s
     if (st == -1 || !WIFEXITED(st)) return -1;
     int code = WEXITSTATUS(st);
     return code >= 128 ? -1 : code; /* the shell reports a crashed child as 128+signal */
+}
+
+pid_t spawn_shell(const char *cmd) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    if (pid < 0) fail_msg("fork: %s", strerror(errno));
+    return pid;
 }
 
 const char *join(path_buf buf, const char *dir, const char *name) {

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <cmocka.h>
 
 #include "npy.h"
@@ -36,6 +37,9 @@ int exists(const char *path);
 /* Runs a shell command; captures stdout and stderr (NUL-terminated, truncated
  * to the buffer sizes) and returns the exit status (-1 if it crashed). */
 int run_cmd(const char *cmd, char *out, size_t out_size, char *err, size_t err_size);
+
+/* Runs a shell command in the background (sh -c); its pid. */
+pid_t spawn_shell(const char *cmd);
 
 /* A fresh scratch folder NAME with the golden images synthetic_336.png and
  * chelsea.png and a manifest.jsonl of `lines`, for calibration runs. */
