@@ -11,7 +11,90 @@
 #include "matmul.h"
 
 int cli_usage_error(sv_error *err, const char *cmd, const char *what) {
-    return sv_fail(err, "%s: %s (see shortv %s --help)", cmd, what, cmd);
+    sv_fail(err, "%s: %s (see shortv %s --help)", cmd, what, cmd);
+    return CLI_USAGE;
+}
+
+/* The text of the option cli_getopt last refused for not being spelled out. */
+static char partial_option[128];
+
+/* The option element getopt_long just consumed (its value may have been the next one). */
+static const char *consumed_option(char **argv) {
+    return optarg && optind >= 2 && optarg == argv[optind - 1] ? argv[optind - 2]
+                                                                : argv[optind - 1];
+}
+
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts) {
+    char opts[64];
+    snprintf(opts, sizeof opts, ":%s", shortopts); /* ':' first: a missing value is ':' */
+    int index = -1;
+    partial_option[0] = 0;
+    optopt = 0;
+    int ch = getopt_long(argc, argv, opts, longopts, &index);
+    if (ch == -1 || ch == '?' || ch == ':' || index < 0) return ch;
+    const char *typed = consumed_option(argv);
+    size_t len = strcspn(typed + 2, "=");
+    if (strncmp(typed, "--", 2) == 0 &&
+        (len != strlen(longopts[index].name) || strncmp(typed + 2, longopts[index].name, len))) {
+        snprintf(partial_option, sizeof partial_option, "%.*s", (int)len + 2, typed);
+        return '?';
+    }
+    return ch;
+}
+
+/* Edit distance of a and b, capped: anything above 3 is 3. */
+static int edit_distance(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 32 || lb > 32) return 3;
+    int d[33][33];
+    for (size_t i = 0; i <= la; i++) d[i][0] = (int)i;
+    for (size_t j = 0; j <= lb; j++) d[0][j] = (int)j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            int sub = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            int del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
+            d[i][j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+        }
+    return d[la][lb] < 3 ? d[la][lb] : 3;
+}
+
+const char *cli_closest(const char *s, const char *const *names) {
+    const char *best = NULL;
+    int best_d = 3;
+    for (size_t i = 0; names[i]; i++) {
+        int prefix = *s && strncmp(names[i], s, strlen(s)) == 0;
+        int d = prefix ? 1 : edit_distance(s, names[i]);
+        if (d < best_d) best = names[i], best_d = d;
+    }
+    return best;
+}
+
+/* The option as typed that getopt refused (argv[optind - 1] for a long one). */
+static void refused_option(char **argv, char *out, size_t size) {
+    if (partial_option[0])
+        snprintf(out, size, "%s", partial_option);
+    else if (optopt > 0 && optopt < 256)
+        snprintf(out, size, "-%c", optopt);
+    else
+        snprintf(out, size, "%.*s", (int)strcspn(argv[optind - 1], "="), argv[optind - 1]);
+}
+
+int cli_bad_option(sv_error *err, const char *cmd, int ch, char **argv,
+                   const struct option *longopts) {
+    char typed[128], what[256];
+    refused_option(argv, typed, sizeof typed);
+    const char *names[64];
+    size_t n = 0;
+    for (; longopts[n].name && n + 1 < sizeof names / sizeof *names; n++) names[n] = longopts[n].name;
+    names[n] = NULL;
+    const char *near = strncmp(typed, "--", 2) == 0 ? cli_closest(typed + 2, names) : NULL;
+    if (ch == ':')
+        snprintf(what, sizeof what, "%s needs a value", typed);
+    else if (near)
+        snprintf(what, sizeof what, "unknown option %s (did you mean --%s?)", typed, near);
+    else
+        snprintf(what, sizeof what, "unknown option %s", typed);
+    return cli_usage_error(err, cmd, what);
 }
 
 void cli_getopt_start(void) {
@@ -97,5 +180,6 @@ sv_progress *cli_run_progress(cli_run *r) { return r->world.rank == 0 ? &r->prog
 int cli_run_end(cli_run *r, int rc) {
     int rank = r->world.rank;
     sv_world_close(&r->world);
-    return rank == 0 ? rc : SV_OK;
+    if (rank != 0) return SV_OK;
+    return rc != SV_OK && interrupted ? CLI_INTERRUPTED : rc;
 }

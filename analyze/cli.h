@@ -1,17 +1,36 @@
 /* Shared pieces of the shortv subcommands (analyze/cmd_*.c, dispatched by main.c).
  * A subcommand gets argv with argv[0] = its name, prints results to stdout or
  * files and returns SV_OK, or SV_FAIL with the message main prints as
- * "shortv: error: <message>". --help prints the usage and returns SV_OK. */
+ * "shortv: error: <message>" (exit 1), CLI_USAGE for a command line it cannot
+ * take (exit 2) or CLI_INTERRUPTED when a signal stopped it (exit 130, no
+ * "error:"). --help prints the usage and returns SV_OK. */
 #ifndef SV_CLI_H
 #define SV_CLI_H
+
+#include <getopt.h>
 
 #include "llm.h"
 #include "progress.h"
 #include "status.h"
 #include "world.h"
 
-/* "<cmd>: <what> (see shortv <cmd> --help)" */
+#define CLI_USAGE (-2)
+#define CLI_INTERRUPTED (-3)
+
+/* "<cmd>: <what> (see shortv <cmd> --help)"; returns CLI_USAGE. */
 int cli_usage_error(sv_error *err, const char *cmd, const char *what);
+/* getopt_long, but a long option must be spelled out in full (getopt_long takes any
+ * unambiguous prefix, so a llama.cpp user's --temp would become --template), and a
+ * missing value comes back as ':'. Anything refused comes back as '?' or ':' for
+ * cli_bad_option. */
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts);
+/* For a getopt loop's default branch: names the option cli_getopt refused, and
+ * the one meant where it is close; returns CLI_USAGE. */
+int cli_bad_option(sv_error *err, const char *cmd, int ch, char **argv,
+                   const struct option *longopts);
+/* The closest of names[] (NULL-terminated) to s if it is plausibly a typo of it
+ * (a prefix of it or at most two edits away), else NULL. */
+const char *cli_closest(const char *s, const char *const *names);
 /* Before a getopt_long loop: parsing restarts from scratch (glibc needs optind = 0
  * for that, so that one process can parse several command lines, as the tests
  * do) and getopt prints nothing (the caller reports errors as one line). */
@@ -62,8 +81,9 @@ int cli_run_option(cli_run *r, int ch, const char *arg, const char *cmd, sv_erro
 int cli_run_start(cli_run *r, const char *cmd, const volatile int **stop, sv_error *err);
 /* The progress to report to (NULL on ranks other than 0). */
 sv_progress *cli_run_progress(cli_run *r);
-/* Leaves the world. Returns rc on rank 0; the others return SV_OK, since rank 0
- * reports every rank's failures (one message, not K). */
+/* Leaves the world. Returns rc on rank 0 (CLI_INTERRUPTED for a failure after a
+ * SIGINT or SIGTERM); the others return SV_OK, since rank 0 reports every
+ * rank's failures (one message, not K). */
 int cli_run_end(cli_run *r, int rc);
 
 /* What a subcommand's option parser returns for --help, besides SV_OK and SV_FAIL. */

@@ -64,7 +64,7 @@ int cli_calibrate(int argc, char **argv, sv_error *err) {
     cli_run run;
     cli_run_defaults(&run);
     cli_getopt_start();
-    while ((ch = getopt_long(argc, argv, "m:t:o:h", longopts, NULL)) != -1) {
+    while ((ch = cli_getopt(argc, argv, "m:t:o:h", longopts)) != -1) {
         switch (ch) {
         case 'm': p.model_dir = optarg; break;
         case OPT_VISION_TOWER: p.vision_tower = optarg; break;
@@ -101,11 +101,11 @@ int cli_calibrate(int argc, char **argv, sv_error *err) {
             break;
         case CLI_OPT_PROGRESS:
         case CLI_OPT_PROGRESS_EVERY:
-            if (cli_run_option(&run, ch, optarg, "calibrate", err)) return SV_FAIL;
+            if (cli_run_option(&run, ch, optarg, "calibrate", err)) return CLI_USAGE;
             break;
         case 'h':
         case OPT_HELP: fputs(usage, stdout); return SV_OK;
-        default: return cli_usage_error(err, "calibrate", "unknown option or missing value");
+        default: return cli_bad_option(err, "calibrate", ch, argv, longopts);
         }
     }
     if (optind < argc) return cli_usage_error(err, "calibrate", "unexpected extra argument");

@@ -36,7 +36,7 @@ static int parse_options(int argc, char **argv, options *o, sv_error *err) {
     cli_getopt_start();
     int ch;
     sv_group group;
-    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((ch = cli_getopt(argc, argv, "h", longopts)) != -1) {
         switch (ch) {
         case OPT_GROUP:
             if (cli_parse_group(optarg, &group))
@@ -46,7 +46,7 @@ static int parse_options(int argc, char **argv, options *o, sv_error *err) {
         case OPT_JSON: o->json = 1; break;
         case 'h':
         case OPT_HELP: return CLI_HELP;
-        default: return cli_usage_error(err, "compare", "unknown option or missing value");
+        default: return cli_bad_option(err, "compare", ch, argv, longopts);
         }
     }
     if (argc - optind != 2) return cli_usage_error(err, "compare", "give two LC files");

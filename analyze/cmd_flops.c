@@ -42,7 +42,7 @@ static int parse_options(int argc, char **argv, options *o, sv_error *err) {
     *o = (options){.visual = -1, .text = DEFAULT_TEXT_TOKENS, .n_frozen = -1};
     cli_getopt_start();
     int ch;
-    while ((ch = getopt_long(argc, argv, "m:n:h", longopts, NULL)) != -1) {
+    while ((ch = cli_getopt(argc, argv, "m:n:h", longopts)) != -1) {
         switch (ch) {
         case 'm': o->model_dir = optarg; break;
         case OPT_CONFIG: o->config_path = optarg; break;
@@ -62,7 +62,7 @@ static int parse_options(int argc, char **argv, options *o, sv_error *err) {
             break;
         case 'h':
         case OPT_HELP: return CLI_HELP;
-        default: return cli_usage_error(err, "flops", "unknown option or missing value");
+        default: return cli_bad_option(err, "flops", ch, argv, longopts);
         }
     }
     if (optind < argc) return cli_usage_error(err, "flops", "unexpected extra argument");

@@ -56,7 +56,7 @@ static int parse_options(int argc, char **argv, options *o, sv_error *err) {
     *o = (options){.group = SV_GROUP_VISUAL};
     cli_getopt_start();
     int ch, rc = SV_OK;
-    while (rc == SV_OK && (ch = getopt_long(argc, argv, "n:o:m:h", longopts, NULL)) != -1) {
+    while (rc == SV_OK && (ch = cli_getopt(argc, argv, "n:o:m:h", longopts)) != -1) {
         switch (ch) {
         case 'n': rc = set_rule(o, SV_SELECT_COUNT, optarg, err); break;
         case OPT_RATIO: rc = set_rule(o, SV_SELECT_FLOPS_RATIO, optarg, err); break;
@@ -75,7 +75,7 @@ static int parse_options(int argc, char **argv, options *o, sv_error *err) {
             break;
         case 'h':
         case OPT_HELP: return CLI_HELP;
-        default: return cli_usage_error(err, "freeze", "unknown option or missing value");
+        default: return cli_bad_option(err, "freeze", ch, argv, longopts);
         }
     }
     if (rc) return rc;

@@ -18,11 +18,11 @@ int cli_merge(int argc, char **argv, sv_error *err) {
     const char *out = NULL;
     int ch;
     cli_getopt_start();
-    while ((ch = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+    while ((ch = cli_getopt(argc, argv, "o:h", longopts)) != -1) {
         switch (ch) {
         case 'o': out = optarg; break;
         case 'h': fputs(usage, stdout); return SV_OK;
-        default: return cli_usage_error(err, "merge", "unknown option or missing value");
+        default: return cli_bad_option(err, "merge", ch, argv, longopts);
         }
     }
     if (!out || optind == argc)

@@ -28,7 +28,7 @@ int cli_plot(int argc, char **argv, sv_error *err) {
     const char *out = NULL;
     int n_boot = SV_BOOT_DEFAULT, seed = SV_BOOT_SEED_DEFAULT, ch;
     cli_getopt_start();
-    while ((ch = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+    while ((ch = cli_getopt(argc, argv, "o:h", longopts)) != -1) {
         switch (ch) {
         case 'o': out = optarg; break;
         case OPT_BOOT:
@@ -41,7 +41,7 @@ int cli_plot(int argc, char **argv, sv_error *err) {
             break;
         case 'h':
         case OPT_HELP: fputs(usage, stdout); return SV_OK;
-        default: return cli_usage_error(err, argv[0], "unknown option or missing value");
+        default: return cli_bad_option(err, argv[0], ch, argv, longopts);
         }
     }
     if (optind != argc - 1) return cli_usage_error(err, argv[0], "one LC.h5 file is required");

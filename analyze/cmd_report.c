@@ -42,7 +42,7 @@ static int parse_options(int argc, char **argv, options *o, sv_error *err) {
     *o = (options){.n_boot = SV_BOOT_DEFAULT, .seed = SV_BOOT_SEED_DEFAULT};
     int ch;
     cli_getopt_start();
-    while ((ch = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+    while ((ch = cli_getopt(argc, argv, "o:h", longopts)) != -1) {
         switch (ch) {
         case 'o': o->out = optarg; break;
         case OPT_FREEZE: o->freeze = optarg; break;
@@ -57,7 +57,7 @@ static int parse_options(int argc, char **argv, options *o, sv_error *err) {
             break;
         case 'h':
         case OPT_HELP: return CLI_HELP;
-        default: return cli_usage_error(err, argv[0], "unknown option or missing value");
+        default: return cli_bad_option(err, argv[0], ch, argv, longopts);
         }
     }
     if (optind != argc - 1) return cli_usage_error(err, argv[0], "one LC.h5 file is required");

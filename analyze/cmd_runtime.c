@@ -29,6 +29,7 @@ typedef struct command {
     const char *usage;
     int (*run)(const options *o, sv_error *err);
     const char *required; /* option letters that must be given: m model, i image, p prompt, o out, x text */
+    const char *accepted; /* the long names of the options it takes, space-separated */
 } command;
 
 /* ---------------------------------------------------------------- tokenize */
@@ -247,42 +248,74 @@ static int cmd_generate(const options *o, sv_error *err) {
 
 /* ---------------------------------------------------------------- dispatch */
 
+#define MODEL_OPTS "model vision-tower help "
+#define IMAGE_OPTS MODEL_OPTS "image aspect output "
+#define PROMPT_OPTS IMAGE_OPTS "threads prompt template freeze freeze-layers profile "
+
 static const command commands[] = {
     {"tokenize", "shortv tokenize -m DIR [--no-bos] [--] TEXT\n"
                  "  Prints the token ids of TEXT, space-separated, on one line.\n",
-     cmd_tokenize, "mx"},
-    {"preprocess", "shortv preprocess -m DIR --image FILE [--aspect pad|crop|anyres] -o OUT.npy\n"
+     cmd_tokenize, "mx", "model no-bos help "},
+    {"preprocess", "shortv preprocess -m DIR [--vision-tower DIR] --image FILE\n"
+                   "                  [--aspect pad|crop|anyres] -o OUT.npy\n"
                    "  Writes the preprocessed image, float32 [3,H,W]; LLaVA-NeXT: its views,\n"
                    "  [views,3,H,W], the whole image first, then the anyres tiles row by row.\n",
-     cmd_preprocess, "mio"},
-    {"embed-image", "shortv embed-image -m DIR --image FILE [--aspect pad|crop|anyres] [-t N] -o OUT.npy\n"
+     cmd_preprocess, "mio", IMAGE_OPTS},
+    {"embed-image", "shortv embed-image -m DIR [--vision-tower DIR] --image FILE\n"
+                    "                   [--aspect pad|crop|anyres] [-t N] -o OUT.npy\n"
                     "  Writes the projector output, float32 [n_visual, hidden].\n",
-     cmd_embed_image, "mio"},
-    {"logits", "shortv logits -m DIR --image FILE -p TEXT [--template T]\n"
+     cmd_embed_image, "mio", IMAGE_OPTS "threads "},
+    {"logits", "shortv logits -m DIR [--vision-tower DIR] --image FILE -p TEXT [--template T]\n"
                "              [--aspect pad|crop|anyres] [--freeze F.json | --freeze-layers L,L,..]\n"
                "              [--profile] [-t N] -o OUT.npy\n"
                "  Writes the next-token logits at the last prompt position, float32 [vocab].\n",
-     cmd_logits, "mipo"},
-    {"generate", "shortv generate -m DIR --image FILE -p TEXT [--template T]\n"
+     cmd_logits, "mipo", PROMPT_OPTS},
+    {"generate", "shortv generate -m DIR [--vision-tower DIR] --image FILE -p TEXT [--template T]\n"
                  "                [--aspect pad|crop|anyres] [--freeze F.json | --freeze-layers L,L,..]\n"
                  "                [--profile] [-n 64] [-t N] [--print-ids]\n"
                  "  Greedy continuation; prints the text (or the ids with --print-ids).\n",
-     cmd_generate, "mip"},
+     cmd_generate, "mip", PROMPT_OPTS "max-new-tokens print-ids "},
 };
 #define N_COMMANDS (sizeof commands / sizeof *commands)
 
-static const char common_help[] =
-    "Common options: -t/--threads N (threads; default one per online CPU), --help;\n"
-    "--vision-tower DIR: an original LLaVA release's CLIP tower directory, overriding\n"
-    "config.json's mm_vision_tower.\n"
-    "--template: vicuna_v1 wraps TEXT in LLaVA's conversation, mistral_instruct in\n"
-    "\"[INST] ... [/INST]\" (the default for a Mistral decoder, vicuna_v1 otherwise); raw\n"
-    "uses TEXT as is and it must contain <image> once. --aspect: LLaVA-1.5 takes pad\n"
-    "(default) or crop; LLaVA-NeXT takes anyres (its only and default one).\n"
-    "ShortV mode (logits, generate): --freeze F.json (from shortv freeze) or --freeze-layers\n"
-    "31,29,... freezes the visual tokens in those layers during prefill: they provide keys and\n"
-    "values but skip Q, attention, O and the MLP. Decoding is unchanged. --profile prints\n"
-    "each decoder layer's prefill time and FLOPs on stderr.\n";
+/* The help of each option, printed by the commands that take it. */
+static const struct {
+    const char *option, *help;
+} option_help[] = {
+    {"threads", "-t/--threads N: threads to compute on (default: one per online CPU).\n"},
+    {"vision-tower", "--vision-tower DIR: an original LLaVA release's CLIP tower directory,\n"
+                     "overriding config.json's mm_vision_tower.\n"},
+    {"template", "--template: vicuna_v1 wraps TEXT in LLaVA's conversation, mistral_instruct in\n"
+                 "\"[INST] ... [/INST]\" (the default for a Mistral decoder, vicuna_v1 otherwise);\n"
+                 "raw uses TEXT as is and it must contain <image> once.\n"},
+    {"aspect", "--aspect: LLaVA-1.5 takes pad (default) or crop; LLaVA-NeXT takes anyres (its\n"
+               "only and default one).\n"},
+    {"freeze", "ShortV mode: --freeze F.json (from shortv freeze) or --freeze-layers 31,29,...\n"
+               "freezes the visual tokens in those layers during prefill: they provide keys and\n"
+               "values but skip Q, attention, O and the MLP. Decoding is unchanged.\n"},
+    {"profile", "--profile prints each decoder layer's prefill time and FLOPs on stderr.\n"},
+};
+
+/* Whether the command takes the long option `name`. */
+static int accepts(const command *c, const char *name) {
+    size_t n = strlen(name);
+    for (const char *p = strstr(c->accepted, name); p; p = strstr(p + 1, name))
+        if ((p == c->accepted || p[-1] == ' ') && p[n] == ' ') return 1;
+    return 0;
+}
+
+static void print_help(const command *c) {
+    printf("usage: %s", c->usage);
+    for (size_t i = 0; i < sizeof option_help / sizeof *option_help; i++)
+        if (accepts(c, option_help[i].option)) fputs(option_help[i].help, stdout);
+}
+
+/* The long name of option value ch in longopts. */
+static const char *long_name(const struct option *longopts, int ch) {
+    for (size_t i = 0; longopts[i].name; i++)
+        if (longopts[i].val == ch) return longopts[i].name;
+    return "?";
+}
 
 /* Parses argv (argv[0] is the command name); returns 1 if --help was asked. */
 static int parse_options(const command *c, int argc, char **argv, options *o, sv_error *err) {
@@ -303,7 +336,13 @@ static int parse_options(const command *c, int argc, char **argv, options *o, sv
     *o = (options){.aspect = SV_ASPECT_AUTO, .tmpl = SV_TEMPLATE_AUTO, .max_new = 64};
     cli_getopt_start();
     int ch;
-    while ((ch = getopt_long(argc, argv, "m:p:o:t:n:h", longopts, NULL)) != -1) {
+    while ((ch = cli_getopt(argc, argv, "m:p:o:t:n:h", longopts)) != -1) {
+        if (ch != '?' && ch != ':' && !accepts(c, long_name(longopts, ch))) {
+            char what[128];
+            snprintf(what, sizeof what, "--%s does not apply to %s", long_name(longopts, ch),
+                     c->name);
+            return cli_usage_error(err, c->name, what);
+        }
         switch (ch) {
         case 'm': o->model = optarg; break;
         case OPT_VISION_TOWER: o->vision_tower = optarg; break;
@@ -334,11 +373,15 @@ static int parse_options(const command *c, int argc, char **argv, options *o, sv
         case OPT_PROFILE: o->profile = 1; break;
         case 'h':
         case OPT_HELP: return 1;
-        default: return cli_usage_error(err, c->name, "unknown option or missing value");
+        default: return cli_bad_option(err, c->name, ch, argv, longopts);
         }
     }
-    if (optind < argc) o->text = argv[optind++];
-    if (optind < argc) return cli_usage_error(err, c->name, "unexpected extra argument");
+    if (optind < argc && strchr(c->required, 'x')) o->text = argv[optind++];
+    if (optind < argc) {
+        char what[256];
+        snprintf(what, sizeof what, "unexpected extra argument '%.200s'", argv[optind]);
+        return cli_usage_error(err, c->name, what);
+    }
     return SV_OK;
 }
 
@@ -361,7 +404,7 @@ int cli_runtime_command(int argc, char **argv, sv_error *err) {
     options o;
     int rc = parse_options(c, argc, argv, &o, err);
     if (rc == 1) {
-        printf("usage: %s\n%s", c->usage, common_help);
+        print_help(c);
         return SV_OK;
     }
     if (rc == SV_OK) rc = check_required(c, &o, err);

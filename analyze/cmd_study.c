@@ -68,7 +68,7 @@ static int parse_options(int argc, char **argv, options *o, sv_error *err) {
     cli_run_defaults(&o->run);
     int v, ch;
     cli_getopt_start();
-    while ((ch = getopt_long(argc, argv, "m:n:t:o:h", longopts, NULL)) != -1) {
+    while ((ch = cli_getopt(argc, argv, "m:n:t:o:h", longopts)) != -1) {
         switch (ch) {
         case 'm': p->model_dir = optarg; break;
         case OPT_VISION_TOWER: p->vision_tower = optarg; break;
@@ -111,11 +111,11 @@ static int parse_options(int argc, char **argv, options *o, sv_error *err) {
             break;
         case CLI_OPT_PROGRESS:
         case CLI_OPT_PROGRESS_EVERY:
-            if (cli_run_option(&o->run, ch, optarg, "study", err)) return SV_FAIL;
+            if (cli_run_option(&o->run, ch, optarg, "study", err)) return CLI_USAGE;
             break;
         case 'h':
         case OPT_HELP: return CLI_HELP;
-        default: return cli_usage_error(err, "study", "unknown option or missing value");
+        default: return cli_bad_option(err, "study", ch, argv, longopts);
         }
     }
     if (optind < argc) return cli_usage_error(err, "study", "unexpected extra argument");

@@ -1,10 +1,12 @@
 /* shortv command-line tool. Results go to stdout or files, messages to stderr;
- * every failure is one line "shortv: error: <file>: <what is wrong>" and
- * exit status 1. */
+ * every failure is one line "shortv: error: <file>: <what is wrong>" (exit
+ * status 1, or 2 for a command line it cannot take); a run stopped by Ctrl-C
+ * or SIGTERM says so in one line and exits 130. */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
+#include "version.h"
 
 typedef int (*command_fn)(int argc, char **argv, sv_error *err);
 
@@ -30,24 +32,65 @@ static const struct {
 #define N_COMMANDS (sizeof commands / sizeof *commands)
 
 static void print_overview(FILE *f) {
-    fprintf(f, "usage: shortv COMMAND [options]   (shortv COMMAND --help for details)\n\n");
+    fprintf(f, "usage: shortv COMMAND [options]   (shortv help COMMAND, or COMMAND --help)\n\n");
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "  %-12s %s\n  %-12s %s\n", "help", "this list, or a command's options",
+            "version", "the version (also --version)");
+}
+
+static int find_command(const char *name) {
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(name, commands[i].name) == 0) return (int)i;
+    return -1;
+}
+
+/* Exit status 2 with the one-line message for a command line shortv cannot take. */
+static int usage_error(const char *name) {
+    const char *names[N_COMMANDS + 3] = {"help", "version"};
+    for (size_t i = 0; i < N_COMMANDS; i++) names[i + 2] = commands[i].name;
+    const char *near = cli_closest(name, names);
+    if (near)
+        fprintf(stderr, "shortv: error: unknown command '%s' (did you mean %s?)\n", name, near);
+    else
+        fprintf(stderr, "shortv: error: unknown command '%s' (see shortv help)\n", name);
+    return 2;
+}
+
+/* Exit status: 0 done, 1 failed, 2 a command line it cannot take, 130 stopped
+ * by a signal (what a shell reports for Ctrl-C; not called an error). */
+static int run(int c, int argc, char **argv) {
+    sv_error err = {{0}};
+    int rc = commands[c].run(argc, argv, &err);
+    if (rc == SV_OK && cli_flush_stdout(&err) == SV_OK) return 0;
+    if (rc == CLI_INTERRUPTED) {
+        fprintf(stderr, "shortv: interrupted: %s\n", err.msg);
+        return 130;
+    }
+    fprintf(stderr, "shortv: error: %s\n", err.msg);
+    return rc == CLI_USAGE ? 2 : 1;
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        print_overview(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 1 : 0;
+    if (argc < 2) {
+        print_overview(stderr);
+        return 2;
     }
-    for (size_t i = 0; i < N_COMMANDS; i++) {
-        if (strcmp(argv[1], commands[i].name) != 0) continue;
-        sv_error err = {{0}};
-        if (commands[i].run(argc - 1, argv + 1, &err) == SV_OK && cli_flush_stdout(&err) == SV_OK)
-            return 0;
-        fprintf(stderr, "shortv: error: %s\n", err.msg);
-        return 1;
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || (!strcmp(cmd, "help") && argc == 2)) {
+        print_overview(stdout);
+        return cli_flush_stdout(&(sv_error){{0}}) == SV_OK ? 0 : 1;
     }
-    fprintf(stderr, "shortv: error: unknown command '%s' (see shortv --help)\n", argv[1]);
-    return 1;
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+        printf("shortv %s\n", SHORTV_VERSION);
+        return cli_flush_stdout(&(sv_error){{0}}) == SV_OK ? 0 : 1;
+    }
+    if (!strcmp(cmd, "help")) { /* shortv help COMMAND: its --help */
+        int c = find_command(argv[2]);
+        if (c < 0) return usage_error(argv[2]);
+        char *help_argv[] = {argv[2], "--help", NULL};
+        return run(c, 2, help_argv);
+    }
+    int c = find_command(cmd);
+    return c < 0 ? usage_error(cmd) : run(c, argc - 1, argv + 1);
 }

@@ -53,20 +53,28 @@ static int setup(void **s) {
     return 0;
 }
 
-/* The first n lines of the committed calibration manifest with absolute image
- * paths, plus (skip_bad) a line whose image is missing (skipped on loading,
- * no position) and, third, one whose image is not an image (skipped when its
- * turn comes), into dir/manifest.jsonl. */
+/* The first n lines of the committed calibration manifest (taken again with
+ * ids "rK-..." when n is more than it has) with absolute image paths, plus
+ * (skip_bad) a line whose image is missing (skipped on loading, no position)
+ * and, third, one whose image is not an image (skipped when its turn comes),
+ * into dir/manifest.jsonl. */
 static const char *manifest(path_buf buf, const char *dir, int n, int skip_bad) {
     char cwd[1024], line[2048], fixed[4096];
     if (!getcwd(cwd, sizeof cwd)) fail_msg("getcwd: %s", strerror(errno));
     FILE *in = fopen(SYNTH "/calib.jsonl", "r"), *out = fopen(join(buf, dir, "manifest.jsonl"), "w");
     if (!in || !out) fail_msg("cannot copy the manifest into %s", dir);
-    for (int i = 0; i < n && fgets(line, sizeof line, in); i++) {
-        char *img = strstr(line, "\"images/");
-        if (!img) fail_msg("unexpected manifest line %s", line);
-        *img = 0;
-        snprintf(fixed, sizeof fixed, "%s\"%s/" SYNTH "/%s", line, cwd, img + 1);
+    for (int i = 0, round = 0; i < n; i++) {
+        if (!fgets(line, sizeof line, in)) {
+            rewind(in), round++;
+            if (!fgets(line, sizeof line, in)) fail_msg("empty manifest " SYNTH "/calib.jsonl");
+        }
+        char *img = strstr(line, "\"images/"), *id = strstr(line, "\"id\": \"");
+        if (!img || !id || id > img) fail_msg("unexpected manifest line %s", line);
+        int head = (int)(id + 7 - line), mid = (int)(img - (id + 7));
+        char again[16] = "";
+        if (round) snprintf(again, sizeof again, "r%d-", round);
+        snprintf(fixed, sizeof fixed, "%.*s%s%.*s\"%s/" SYNTH "/%s", head, line, again, mid,
+                 id + 7, cwd, img + 1);
         fputs(fixed, out);
         if (skip_bad && i == 2)
             fputs("{\"id\": \"broken\", \"image\": \"broken.png\", \"question\": \"Q?\"}\n"
@@ -267,7 +275,7 @@ static void stop_and_resume(const char *name, int sig, int victim_rank, int resu
     static path_buf dir, data, ref;
     if (!ref[0]) {
         keep_dir(dir, "mpi_stop");
-        manifest(data, dir, 24, 0);
+        manifest(data, dir, 80, 0); /* long enough to be stopped mid-sweep */
         calibrate(0, data, join(ref, dir, "ref.h5"), "");
     }
     path_buf out, log;

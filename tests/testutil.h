@@ -58,8 +58,9 @@ extern char cli_out[1 << 16], cli_err[1 << 16];
 int shortv(const char *args);
 /* Fails the test unless `shortv ARGS` exits 0. */
 void expect_success(const char *args);
-/* Fails the test unless `shortv ARGS` exits 1 with one stderr line
- * "shortv: error: ..." that contains `names` and `what`. */
+/* Fails the test unless `shortv ARGS` exits 1 (2 for a usage error, whose
+ * message points to the help) with one stderr line "shortv: error: ..." that
+ * contains `names` and `what`. */
 void expect_error(const char *args, const char *names, const char *what);
 /* The check expect_error makes, on an exit status rc and cli_err. */
 void check_cli_error(int rc, const char *names, const char *what);
