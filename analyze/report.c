@@ -132,9 +132,9 @@ static void flops_text(FILE *f, double v) {
     fprintf(f, "%.3g %sFLOPs", v, prefix[p]);
 }
 
-/* The layer ids of a list, "11, 10, 9". */
-static void layer_list(FILE *f, const int32_t *layers, int n) {
-    for (int i = 0; i < n; i++) fprintf(f, "%s%d", i ? ", " : "", (int)layers[i]);
+/* The layer ids of a list, "11, 10, 9" (int32_t, as the LC file's orders, is int). */
+static void layer_list(FILE *f, const int *layers, int n) {
+    for (int i = 0; i < n; i++) fprintf(f, "%s%d", i ? ", " : "", layers[i]);
 }
 
 /* The model's name for titles: the last part of its path. */
@@ -291,7 +291,7 @@ static void write_freeze_table(page *p) {
     fprintf(f, "</td></tr>\n<tr><th class=\"l\">group</th><td class=\"l\">%s</td></tr>\n",
             sv_group_name(fz->group));
     fprintf(f, "<tr><th class=\"l\">frozen layers (%d)</th><td class=\"l\">", fz->n_frozen);
-    for (int i = 0; i < fz->n_frozen; i++) fprintf(f, "%s%d", i ? ", " : "", fz->layers[i]);
+    layer_list(f, fz->layers, fz->n_frozen);
     fputs("</td></tr>\n<tr><th class=\"l\">selection</th><td class=\"l\">", f);
     if (*fz->rule) html(f, fz->rule), fprintf(f, " = %g", fz->value);
     else fputs("not recorded", f);
@@ -325,8 +325,7 @@ static void write_layers_to_freeze(page *p) {
     if (p->fz) {
         fprintf(f, "<p class=\"answer\">At N = %d the %s tokens are frozen in layers <b>",
                 p->fz->n_frozen, sv_group_name(p->fz->group));
-        for (int i = 0; i < p->fz->n_frozen; i++)
-            fprintf(f, "%s%d", i ? ", " : "", p->fz->layers[i]);
+        layer_list(f, p->fz->layers, p->fz->n_frozen);
         fprintf(f, "</b> of %d (Table %d).</p>\n", p->d->meta.n_layers, p->tables + 1);
         write_freeze_table(p);
         return;
@@ -447,7 +446,7 @@ static void write_study_row(FILE *f, const sv_study_run *r) {
     fprintf(f, "<tr><td class=\"l\">%s", sv_strategy_name(r->strategy));
     if (r->strategy == SV_STRATEGY_RANDOM) fprintf(f, " #%d", r->set + 1);
     fprintf(f, "</td><td>%d</td><td class=\"l\">", r->n_frozen);
-    for (int i = 0; i < r->n_frozen; i++) fprintf(f, "%s%d", i ? ", " : "", r->layers[i]);
+    layer_list(f, r->layers, r->n_frozen);
     fprintf(f, "</td><td>%.1f%% [%.1f, %.1f]</td><td>%zu/%zu</td><td>%.1f%%</td>"
                "<td>%.2f</td></tr>\n",
             100 * e->accuracy, 100 * e->ci_low, 100 * e->ci_high, e->correct, e->n,
