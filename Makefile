@@ -95,7 +95,7 @@ data-train: $(SYNTH_DATA)/train.jsonl
 
 # test and demo check the Debian packages first (installing them if they can).
 test: deps
-	@$(MAKE) --no-print-directory all models data $(TEST_BIN)
+	@$(MAKE) -s --no-print-directory all models data $(TEST_BIN)
 	@BUILD=$(BUILD) bash tests/run.sh $(TEST_BIN)
 
 # The demo (scripts/demo.sh): calibration, plots, freeze configs and the freeze study

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "matmul.h"
+#include "simd.h"
 
 static int usable_in_place(const sv_tensor *t) {
     return t->dtype == SV_DTYPE_F32 && ((uintptr_t)t->data % sizeof(float)) == 0;
@@ -17,11 +18,48 @@ typedef struct linear_job {
     int panel; /* weight rows per task */
 } linear_job;
 
+/* Σ a[k]·b[k] in eight float lanes, written out so that the loop vectorises
+ * (one accumulator would pin the order of the additions); fixed order, so
+ * the same bits on every run and thread count. */
+SV_VECTOR_CLONES
+static float dot(const float *restrict a, const float *restrict b, int n) {
+    float lane[8] = {0};
+    int k = 0;
+    for (; k + 8 <= n; k += 8)
+        for (int i = 0; i < 8; i++) lane[i] += a[k + i] * b[k + i];
+    for (; k < n; k++) lane[0] += a[k] * b[k];
+    return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+}
+
+/* The panel for a few rows of x (decoding a token, the last layer's one row):
+ * sgemm would pack every weight to use it once or twice, so each weight row is
+ * converted (if it is not f32) into the thread's scratch and dotted with the
+ * rows of x while it is in cache. */
+static void linear_panel_few_rows(const linear_job *j, int r0, int rows, float *scratch) {
+    const sv_linear *l = j->l;
+    size_t esize = sv_dtype_size(l->w->dtype);
+    for (int c = 0; c < rows; c++) {
+        const char *src = (const char *)l->w->data + (size_t)(r0 + c) * l->in * esize;
+        const float *w = (const float *)src;
+        if (!usable_in_place(l->w)) {
+            sv_to_f32(l->w->dtype, src, scratch, (size_t)l->in);
+            w = scratch;
+        }
+        float bias = l->bias ? l->bias[r0 + c] : 0.0f;
+        for (size_t r = 0; r < j->n; r++)
+            j->y[r * j->ldy + (size_t)(r0 + c)] = dot(j->x + r * j->ldx, w, l->in) + bias;
+    }
+}
+
 /* y[:, r0:r0+rows] = x · W[r0:r0+rows]ᵀ (+ bias) for one panel of weight rows. */
 static void linear_panel(void *arg, size_t task, float *scratch) {
     const linear_job *j = arg;
     const sv_linear *l = j->l;
     int r0 = (int)task * j->panel, rows = l->out - r0 < j->panel ? l->out - r0 : j->panel;
+    if (j->n <= SV_MATMUL_FEW_ROWS) {
+        linear_panel_few_rows(j, r0, rows, scratch);
+        return;
+    }
     const float *w;
     if (usable_in_place(l->w)) {
         w = (const float *)l->w->data + (size_t)r0 * l->in;

@@ -18,6 +18,9 @@
 #define SV_MATMUL_SCRATCH ((size_t)1 << 20)
 /* weight rows (output columns) per task */
 #define SV_MATMUL_PANEL 256
+/* up to this many rows of x, products are dot products, not sgemm (which
+ * would copy every weight into its packed layout to use it this few times) */
+#define SV_MATMUL_FEW_ROWS 4
 
 typedef struct sv_linear {
     const sv_tensor *w; /* [out, in], any supported dtype */

@@ -26,10 +26,13 @@ void sv_add(sv_pool *p, float *x, const float *y, size_t n);
 
 /* e^x in float, within 2 ulp of expf for |x| < 87 (Cephes' polynomial after
  * reducing by ln 2; below -87 it returns about 1e-38 where expf underflows to
- * 0, which no softmax or sigmoid here can tell apart). Written without
- * branches or library calls so that loops over it vectorise. */
+ * 0, which no softmax or sigmoid here can tell apart; above 88, e^88). NaN and
+ * infinities give NaN, so that broken activations stay detectable. Written
+ * without branches or library calls so that loops over it vectorise. */
 static inline float sv_expf(float x) {
-    x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
+    float given = x;
+    x = x > -87.0f ? x : -87.0f; /* NaN too: the conversion to int below needs a number */
+    x = x < 88.0f ? x : 88.0f;
     /* n = round(x / ln 2) by the 1.5·2^23 trick: round to nearest, vectorisable */
     float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     float r = x - n * 0.693359375f + n * 2.12194440e-4f; /* ln 2 split in two */
@@ -43,7 +46,7 @@ static inline float sv_expf(float x) {
     int bits = ((int)n + 127) << 23; /* 2^n as a float's bits */
     float scale;
     memcpy(&scale, &bits, sizeof scale);
-    return y * scale;
+    return y * scale + (given - given); /* + 0, or NaN for NaN and infinities */
 }
 
 #endif

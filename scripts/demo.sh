@@ -16,9 +16,9 @@
 #   RANDOM_SETS  random layer sets per N                       8
 #   LIMIT        evaluation samples, 0 for the whole split     0
 #   CALIB_LIMIT  calibration samples, 0 for the whole split    0
-#   THREADS      OpenBLAS threads                              1
-# One BLAS thread: at this model's size (hidden 64, ~110 positions) a second one
-# does not pay (study of 100 samples x 16 layer sets: 18.8 s with 1, 20.8 s with 2).
+#   THREADS      threads per command                           1
+# One thread: at this model's size (hidden 64, ~110 positions) a second one does
+# not pay (study of 100 samples x 16 layer sets: 18.8 s with 1, 20.8 s with 2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,7 +39,14 @@ done
 
 limit() { [ "$1" -gt 0 ] && echo "--limit $1"; true; }
 start=$(date +%s)
-step() { echo "== $* ($(( $(date +%s) - start )) s)" >&2; }
+step_start=$start step_title=""
+# step TITLE: prints the time the previous step took, then announces TITLE ("": none)
+step() {
+  local now; now=$(date +%s)
+  [ -z "$step_title" ] || echo "   $step_title took $(( now - step_start )) s" >&2
+  step_title=${1%%:*} step_start=$now
+  [ -z "$1" ] || echo "== $*" >&2
+}
 
 mkdir -p "$OUT"
 step "calibrate: LC of every layer for visual and text tokens on $DATA/calib.jsonl"
@@ -62,4 +69,5 @@ step "report"
 "$SHORTV" report "$OUT/lc.h5" --freeze "$OUT/freeze-${COUNTS##*,}.json" \
   --study "$OUT/study/study.json" -o "$OUT"
 
+step ""
 echo "demo: done in $(( $(date +%s) - start )) s; open $OUT/index.html" >&2

@@ -180,6 +180,7 @@ static void test_expf(void **state) {
            worst);
     assert_true(worst < 2.5e-7);
     assert_true(sv_expf(-1000.0f) < 1e-37f && sv_expf(0.0f) == 1.0f);
+    assert_true(isnan(sv_expf(NAN)) && isnan(sv_expf(INFINITY)));
 }
 
 /* Every op gives the same bits on a pool of 2 threads as on the calling thread alone. */
