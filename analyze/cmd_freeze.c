@@ -1,6 +1,7 @@
 /* shortv freeze: picks the layers to freeze from an LC file and writes a
  * freeze config (JSON) or the paper's REPLACED_LAYERS line. */
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +17,9 @@ static const char usage[] =
     "  ShortV/dense FLOPs >= R (--flops-ratio, R in (0,1]), or all with mean LC <= X\n"
     "  (--max-lc). The model's config.json is read from the path the LC file records,\n"
     "  or from -m/--config, and must be the one the LC file was measured on.\n"
-    "  --format json (default) writes a freeze config; env writes REPLACED_LAYERS=...\n"
-    "  for the paper's code. Without -o, or with -o -, the output goes to stdout.\n";
+    "  --format json (default) writes a freeze config; env writes the shell line\n"
+    "  export REPLACED_LAYERS=... (the layer list for the paper's code).\n"
+    "  Without -o, or with -o -, the output goes to stdout.\n";
 
 typedef struct options {
     const char *lc_path, *out, *model_dir, *config_path;
@@ -108,6 +110,21 @@ static int load_model_config(const options *o, const sv_lc_data *lc, sv_config *
                    "give it with -m DIR or --config FILE", o->lc_path, why);
 }
 
+/* The model folder as an absolute path for model.path, so that the config names
+ * its model wherever it is read: -m, the folder of --config, or the LC file's
+ * (whose path is relative to where calibrate ran); as recorded if it cannot be
+ * resolved (a --config file outside any model folder still gives its folder). */
+static void absolute_model_path(const options *o, const sv_lc_data *lc, char *out) {
+    char dir[PATH_MAX];
+    const char *slash = o->config_path ? strrchr(o->config_path, '/') : NULL;
+    if (o->config_path)
+        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - o->config_path) : 1,
+                 slash ? o->config_path : ".");
+    else
+        snprintf(dir, sizeof dir, "%s", o->model_dir ? o->model_dir : lc->meta.model);
+    if (!realpath(dir[0] ? dir : "/", out)) snprintf(out, PATH_MAX, "%s", dir);
+}
+
 static int write_output(const options *o, const char *text, sv_error *err) {
     if (!o->out || strcmp(o->out, "-") == 0) {
         fputs(text, stdout);
@@ -120,10 +137,15 @@ static int run(const options *o, sv_error *err) {
     sv_lc_data lc;
     sv_config cfg;
     sv_freeze_plan plan;
+    char model_path[PATH_MAX];
     if (sv_lc_read(&lc, o->lc_path, err)) return SV_FAIL;
     int rc = load_model_config(o, &lc, &cfg, err);
     if (rc == SV_OK)
         rc = sv_freeze_plan_make(&plan, &lc, o->lc_path, &cfg, o->group, o->rule, o->value, err);
+    if (rc == SV_OK) {
+        absolute_model_path(o, &lc, model_path);
+        plan.model_path = model_path;
+    }
     char *text = NULL;
     if (rc == SV_OK) {
         text = o->env ? sv_freeze_plan_env(&plan, err) : sv_freeze_plan_json(&plan, err);

@@ -87,13 +87,28 @@ static int read_frozen_layers(const cJSON *root, const char *path, sv_freeze *ou
     return check_layers(out->layers, out->n_frozen, out->n_layers, what, err);
 }
 
+/* "--freeze-layers 11,10,9 runs these layers without the check", for a config
+ * of visual layers (the only group --freeze-layers freezes); "" otherwise. */
+static void bypass_hint(const sv_freeze *f, char *out, size_t size) {
+    size_t n = 0;
+    out[0] = '\0';
+    if (f->group != SV_GROUP_VISUAL) return;
+    n += (size_t)snprintf(out, size, "; --freeze-layers ");
+    for (int i = 0; i < f->n_frozen && n < size; i++)
+        n += (size_t)snprintf(out + n, size - n, "%s%d", i ? "," : "", f->layers[i]);
+    if (n < size) snprintf(out + n, size - n, " runs these layers without the check");
+}
+
 static int check_model(const sv_freeze *f, const sv_config *cfg, const char *path, sv_error *err) {
     if (f->n_layers != cfg->text.n_layers)
         return sv_fail(err, "%s: made for a model with %d layers, but this model has %d", path,
                        f->n_layers, cfg->text.n_layers);
-    if (strcmp(f->config_hash, cfg->hash))
-        return sv_fail(err, "%s: made for another model (config hash %s, this model's is %s)",
-                       path, f->config_hash, cfg->hash);
+    if (!sv_config_hash_matches(cfg, f->config_hash)) {
+        char hint[8192];
+        bypass_hint(f, hint, sizeof hint);
+        return sv_fail(err, "%s: made for another model (config hash %s, this model's is %s)%s",
+                       path, f->config_hash, cfg->hash, hint);
+    }
     return SV_OK;
 }
 
@@ -208,7 +223,8 @@ static int check_lc_file(const sv_lc_data *lc, const char *path, const sv_config
         return sv_fail(err, "%s: the sweep is incomplete (%zu samples so far); finish it with "
                        "calibrate --resume", path, lc->n_samples);
     if (lc->n_samples == 0) return sv_fail(err, "%s: holds no samples", path);
-    if (strcmp(lc->meta.config_hash, cfg->hash) || lc->meta.n_layers != cfg->text.n_layers)
+    if (!sv_config_hash_matches(cfg, lc->meta.config_hash) ||
+        lc->meta.n_layers != cfg->text.n_layers)
         return sv_fail(err, "%s: was measured on another model (config hash %s, %d layers; "
                        "the model given has %s, %d layers)", path, lc->meta.config_hash,
                        lc->meta.n_layers, cfg->hash, cfg->text.n_layers);
@@ -298,9 +314,12 @@ static void append_number(cJSON *a, double v, int *ok) {
     }
 }
 
-static cJSON *model_json(const sv_lc_meta *m, int *ok) {
+/* The LC file's identity of the model, which is its config's (sv_freeze_plan_make
+ * checked), so that the config and its LC file always agree (report --freeze). */
+static cJSON *model_json(const sv_freeze_plan *p, int *ok) {
+    const sv_lc_meta *m = &p->lc->meta;
     cJSON *o = cJSON_CreateObject();
-    add_string(o, "path", m->model, ok);
+    add_string(o, "path", p->model_path ? p->model_path : m->model, ok);
     add_string(o, "config_hash", m->config_hash, ok);
     add_number(o, "n_layers", m->n_layers, ok);
     return o;
@@ -380,7 +399,7 @@ char *sv_freeze_plan_json(const sv_freeze_plan *p, sv_error *err) {
     cJSON *root = cJSON_CreateObject();
     add_string(root, "format", SV_FREEZE_FORMAT, &ok);
     add_number(root, "version", SV_FREEZE_VERSION, &ok);
-    add_item(root, "model", model_json(&p->lc->meta, &ok), &ok);
+    add_item(root, "model", model_json(p, &ok), &ok);
     add_string(root, "group", sv_group_name(p->group), &ok);
     add_item(root, "frozen_layers", frozen_layers_json(p, &ok), &ok);
     add_item(root, "selection", selection_json(p, &ok), &ok);
@@ -397,7 +416,7 @@ char *sv_freeze_plan_env(const sv_freeze_plan *p, sv_error *err) {
     size_t size = 32 + 12 * (size_t)p->n_frozen, len;
     char *out = sv_alloc_array(size, 1, err, "REPLACED_LAYERS line");
     if (!out) return NULL;
-    len = (size_t)snprintf(out, size, "REPLACED_LAYERS=");
+    len = (size_t)snprintf(out, size, "export REPLACED_LAYERS=");
     for (int i = 0; i < p->n_frozen; i++)
         len += (size_t)snprintf(out + len, size - len, "%s%d", i ? "," : "",
                                 (int)p->lc->order[p->group][i]);

@@ -11,8 +11,9 @@
  * silently run the dense model.
  *
  * Loading validates everything (format, version, group, layer ids, model
- * identity) and fails with a message naming the file and field: a config for
- * another model is refused, never ignored. */
+ * identity: sv_config.hash, or the older file_hash) and fails with a message
+ * naming the file and field: a config for another model is refused, never
+ * ignored, and the message gives the --freeze-layers list that skips the check. */
 #ifndef SV_FREEZE_H
 #define SV_FREEZE_H
 
@@ -58,6 +59,7 @@ const char *sv_select_rule_name(sv_select_rule r); /* "count", "flops_ratio", "m
 typedef struct sv_freeze_plan {
     const sv_lc_data *lc;
     const char *lc_path;
+    const char *model_path; /* model.path to record (absolute); NULL: the LC file's */
     sv_group group;
     sv_select_rule rule;
     double value;          /* N, R or X */
@@ -72,8 +74,9 @@ int sv_freeze_plan_make(sv_freeze_plan *p, const sv_lc_data *lc, const char *lc_
                         const sv_config *cfg, sv_group group, sv_select_rule rule, double value,
                         sv_error *err);
 
-/* The plan as a freeze config (JSON) or as "REPLACED_LAYERS=31,29,...\n", the
- * form the paper's PyTorch code reads; malloc'd, NULL on failure. */
+/* The plan as a freeze config (JSON) or as "export REPLACED_LAYERS=31,29,...\n"
+ * (a shell line: `source` it or `eval` it), the list of layer indices the
+ * paper's PyTorch code takes; malloc'd, NULL on failure. */
 char *sv_freeze_plan_json(const sv_freeze_plan *p, sv_error *err);
 char *sv_freeze_plan_env(const sv_freeze_plan *p, sv_error *err);
 

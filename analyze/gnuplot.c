@@ -72,9 +72,11 @@ FILE *sv_gp_create_script(sv_gnuplot *g, const char *what, sv_error *err) {
     if (!f) return NULL;
     fprintf(f, "# %s. Rerun in this folder: gnuplot %s\n", what, g->script);
     fprintf(f, "if (!exists('outprefix')) outprefix = ''\n");
+    /* large type for figures that shrink to a column's width in a paper; enhanced
+     * text for subscripts and 10^{k}, so no text from a file goes into a plot */
     fprintf(f, "term(ext) = ext eq 'png' ? "
-               "\"set terminal pngcairo size 1100,650 noenhanced font 'Sans,11'\" : "
-               "\"set terminal svg size 1100,650 dynamic noenhanced font 'Sans,11'\"\n");
+               "\"set terminal pngcairo size 960,600 enhanced font 'Sans,18'\" : "
+               "\"set terminal svg size 960,600 dynamic enhanced font 'Sans,18'\"\n");
     return f;
 }
 

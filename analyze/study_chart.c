@@ -214,8 +214,7 @@ static void write_points(FILE *f, const sv_study *s, sv_strategy strategy, const
 }
 
 static const char *const series_title[SV_N_STRATEGIES] = {
-    "dense model", "lowest-LC layers (ShortV)", "highest-LC layers (reverse)",
-    "random layers (mean; bars: min-max of the sets)"};
+    "dense model", "lowest LC (ShortV)", "highest LC (reverse)", "random (mean, min-max)"};
 
 /* Writes study_<strategy>.dat; *has_data tells whether it holds any point. */
 static int write_series(const sv_study *s, sv_gnuplot *gp, sv_strategy strategy,
@@ -243,35 +242,35 @@ static double y_floor(const sv_study *s) {
     return fmax(0, floor((100 * lo - 2) / 10) * 10);
 }
 
+/* No title (the report's caption and the study's summary say what it shows);
+ * every strategy has its own marker and dash as well as colour, so that the
+ * chart reads in greyscale; error bars stay solid. */
 static void write_script(FILE *f, const sv_study *s, sv_gnuplot *gp,
                          const int has_data[SV_N_STRATEGIES], const sv_eval_summary *dense) {
-    const char *model = strrchr(s->model, '/');
-    model = model && model[1] ? model + 1 : s->model;
-    fprintf(f, "source = ");
-    sv_gp_string(f, model);
-    fprintf(f, ".', %zu samples'\ndense_acc = %.4f\n", s->n_samples, 100 * dense->accuracy);
+    fprintf(f, "dense_acc = %.4f\n", 100 * dense->accuracy);
     fprintf(f, "dx = %.4f  # the strategies' points at one N are drawn slightly apart\n",
             (1 - x_floor(s)) / 250);
     sv_gp_begin_plot(gp, f, SV_STUDY_CHART);
-    fprintf(f, "set title 'Accuracy vs prefill FLOPs, %s tokens frozen in N layers  "
-               "('.source.')'\n", sv_group_name(s->group));
-    fprintf(f, "set xlabel 'prefill FLOPs of the decoder, share of the dense model'\n");
-    fprintf(f, "set ylabel 'accuracy, %% (bars: 95%% Wilson interval)'\n");
+    fprintf(f, "set xlabel 'prefill FLOPs of the decoder, share of dense'\n");
+    fprintf(f, "set ylabel 'accuracy (%%), 95%% Wilson interval'\n");
     fprintf(f, "set xrange [%.2f:1.02]\nset yrange [%g:100]\n", x_floor(s), y_floor(s));
-    fprintf(f, "set key below box noopaque height 1\n"
-               "set bmargin 7  # room for the x label above the key\n");
-    fprintf(f, "plot dense_acc with lines dt 2 lw 1.5 lc rgb '%s' "
+    fprintf(f, "set key below box noopaque height 1 maxcols 2\n"
+               "set bmargin 8  # room for the x label above the key\n");
+    static const int point[SV_N_STRATEGIES] = {13, 7, 9, 5}, dash[SV_N_STRATEGIES] = {3, 1, 2, 4};
+    fprintf(f, "plot dense_acc with lines dt %d lw 2 lc rgb '%s' "
                "title sprintf('%s (%%.1f%%%%)', dense_acc), \\\n"
-               "     'study_dense.dat' using 2:3:4:5 with yerrorbars pt 7 ps 1.2 lc rgb '%s' "
-               "notitle",
-            colour[0], series_title[0], colour[0]);
+               "     'study_dense.dat' using 2:3:4:5 with yerrorbars lw 2 pt %d ps 1.5 "
+               "lc rgb '%s' notitle",
+            dash[0], colour[0], series_title[0], point[0], colour[0]);
     static const char *const shift[SV_N_STRATEGIES] = {"", "2", "($2-dx)", "($2+dx)"};
-    static const int point[SV_N_STRATEGIES] = {7, 7, 9, 5};
     for (int k = SV_STRATEGY_LC; k < SV_N_STRATEGIES; k++)
         if (has_data[k])
-            fprintf(f, ", \\\n     'study_%s.dat' using %s:3:4:5 with yerrorlines lw 2 pt %d "
-                       "ps 1.2 lc rgb '%s' title '%s'",
-                    sv_strategy_name(k), shift[k], point[k], colour[k], series_title[k]);
+            fprintf(f, ", \\\n     'study_%s.dat' using %s:3:4:5 with yerrorbars lw 2 pt %d "
+                       "ps 1.3 lc rgb '%s' notitle, \\\n"
+                       "     '' using %s:3 with linespoints lw 2.5 dt %d pt %d ps 1.3 "
+                       "lc rgb '%s' title '%s'",
+                    sv_strategy_name(k), shift[k], point[k], colour[k], shift[k], dash[k],
+                    point[k], colour[k], series_title[k]);
     fprintf(f, ", \\\n     'study_lc.dat' using 2:(%g):(sprintf('N=%%d', $1)) with labels "
                "tc rgb '#555555' notitle\n", y_floor(s) + 0.03 * (100 - y_floor(s)));
     sv_gp_end_plot(f);

@@ -303,6 +303,39 @@ static void fnv1a_hex(const char *s, size_t n, char out[17]) {
     snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
 
+/* The model's identity: FNV-1a 64 of a canonical text of every parsed field
+ * that changes what the model computes, so that key order, indentation, fields
+ * given at their default value and fields that change nothing (torch_dtype,
+ * which only changes the last bits; names, _name_or_path, transformers_version)
+ * leave it alone. Preprocessing (preprocessor_config.json) is not part of it:
+ * `freeze --config` and `flops` read config.json alone. Bump the "arch-1" tag
+ * if a field is added, so that old and new identities never collide by
+ * accident. */
+static void architecture_hash(sv_config *c) {
+    const sv_text_config *t = &c->text;
+    const sv_vision_config *v = &c->vision;
+    char text[1024 + SV_MAX_PINPOINTS * 16]; /* ints of at most 10 digits: never cut */
+    size_t n = (size_t)snprintf(
+        text, sizeof text,
+        "shortv-arch-1 text %d %d %d %d %d %d %d %d %.9g %.17g %d %d %d %d vision %d %d %d %d "
+        "%d %d %d %.9g image_token %d feature_layer %d keep_cls %d original %d %d %d %d "
+        "anyres %d",
+        t->hidden, t->n_layers, t->n_heads, t->n_kv_heads, t->head_dim, t->inter, t->vocab,
+        t->max_pos, (double)t->rms_eps, t->rope_theta, t->sliding_window, t->bos_id, t->eos_id,
+        c->text_bias, v->hidden, v->n_layers, v->n_heads, v->inter, v->image_size,
+        v->patch_size, v->n_channels, (double)v->ln_eps, c->image_token_id, c->feature_layer,
+        c->keep_cls, c->original, c->mm_hidden, c->tower_in_checkpoint, c->anyres_int_unpad,
+        c->anyres);
+    for (int i = 0; c->anyres && i < c->n_pinpoints; i++)
+        n += (size_t)snprintf(text + n, sizeof text - n, " %dx%d", c->pinpoints[i][0],
+                              c->pinpoints[i][1]);
+    fnv1a_hex(text, n, c->hash);
+}
+
+int sv_config_hash_matches(const sv_config *c, const char *hash) {
+    return strcmp(hash, c->hash) == 0 || strcmp(hash, c->file_hash) == 0;
+}
+
 /* The first key that appears twice in one object of the tree, or NULL. cJSON
  * would read the first of the two where Python's json (transformers) keeps
  * the last: the model would silently differ, so such a file is refused. */
@@ -331,10 +364,11 @@ int sv_config_parse(sv_config *c, const char *json, const char *path, sv_error *
     } else if (parse_llava(c, root, path, err) == SV_OK &&
                validate(c, path, err) == SV_OK) { /* derive divides by the patch size */
         derive(c);
+        architecture_hash(c);
         rc = SV_OK;
     }
     cJSON_Delete(root);
-    fnv1a_hex(json, strlen(json), c->hash);
+    fnv1a_hex(json, strlen(json), c->file_hash);
     return rc;
 }
 

@@ -58,7 +58,15 @@ typedef struct sv_config {
     /* preprocessing (preprocessor_config.json; CLIP defaults if absent) */
     float image_mean[3], image_std[3];
     int crop_size;
-    char hash[17];           /* FNV-1a 64 of config.json's bytes, hex: identifies the model */
+    /* The model's identity, 16 hex digits, recorded in LC files, freeze configs,
+     * studies and eval results: a hash of the architecture fields above (layers,
+     * widths, heads, vocabulary, eps, RoPE, window, token ids, vision tower,
+     * feature layer, pinpoints, layout), so a re-saved or re-indented config.json
+     * of the same model keeps it. file_hash is FNV-1a 64 of config.json's bytes,
+     * the identity shortv 0.1.0 recorded before; sv_config_hash_matches accepts
+     * both so that its files stay usable with the same config.json. */
+    char hash[17];
+    char file_hash[17];
     /* The original LLaVA layout (llava_original.h): LlavaLlamaForCausalLM, the tower
      * in its own directory, prompts tokenised in chunks around the image */
     int original;
@@ -81,6 +89,9 @@ int sv_config_parse(sv_config *cfg, const char *json, const char *path, sv_error
 /* SV_FAIL, saying why, for a valid config of a model the forward runtime does not
  * run correctly (FLOPs counts and freeze configs still work with it). */
 int sv_config_check_runnable(const sv_config *cfg, const char *path, sv_error *err);
+
+/* Whether a recorded model identity (hash or, from older files, file_hash) is cfg's. */
+int sv_config_hash_matches(const sv_config *cfg, const char *hash);
 
 /* Reads a whole file into a NUL-terminated malloc'd buffer (also used for other JSON). */
 char *sv_read_file(const char *path, size_t *len, sv_error *err);

@@ -3,6 +3,7 @@
  * paper's LLaVA-1.5-7B layer list, the round trip, and bad input. */
 #include <cjson/cJSON.h>
 #include <hdf5.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,13 +46,15 @@ static void lc_rows(int i, double *vis, double *txt) {
     }
 }
 
-/* An LC file measured on `model` (recorded path and hash), finished or not. */
-static void make_lc(const char *path, const char *model, int groups, int finish) {
+/* An LC file measured on `model` (recorded path and identity: `hash`, or the
+ * model's own if NULL), finished or not. */
+static void make_lc_hash(const char *path, const char *model, const char *hash, int groups,
+                         int finish) {
     sv_config cfg = load_config(model);
     sv_lc_meta m = {
         .seed = 42, .limit = N_SAMPLES, .n_layers = cfg.text.n_layers, .groups = groups};
     snprintf(m.model, sizeof m.model, "%s", model);
-    memcpy(m.config_hash, cfg.hash, 17);
+    memcpy(m.config_hash, hash ? hash : cfg.hash, 17);
     strcpy(m.manifest, "calib/gqa40.jsonl");
     strcpy(m.aspect, "pad");
     sv_lcfile *f;
@@ -70,6 +73,10 @@ static void make_lc(const char *path, const char *model, int groups, int finish)
         return;
     }
     if (sv_lcfile_finish(f, &e)) fail_msg("%s", e.msg);
+}
+
+static void make_lc(const char *path, const char *model, int groups, int finish) {
+    make_lc_hash(path, model, NULL, groups, finish);
 }
 
 /* ---------------------------------------------------------------- lists and loading */
@@ -178,6 +185,85 @@ static void test_load_validation(void **s) {
     assert_non_null(strstr(e.msg, "no/such/f.json: cannot open"));
 }
 
+/* ---------------------------------------------------------------- model identity */
+
+/* LLaVA-1.5-7B's config.json (tests/fixtures/configs) as another tool might
+ * re-save it: other key order and indentation, defaults written out, fields
+ * that change nothing (names, versions, dtype) added or changed. */
+static const char resaved_7b[] =
+    "{\"vocab_size\":32064,\"vision_feature_select_strategy\":\"default\","
+    "\"vision_feature_layer\":-2,\"transformers_version\":\"4.99.0\","
+    "\"torch_dtype\":\"bfloat16\",\"model_type\":\"llava\",\"image_token_index\":32000,\n"
+    "  \"text_config\": {\"vocab_size\": 32064, \"rms_norm_eps\": 1e-5, \"model_type\": \"llama\",\n"
+    "      \"max_position_embeddings\": 4096, \"hidden_size\": 4096, \"num_hidden_layers\": 32,\n"
+    "      \"num_attention_heads\": 32, \"intermediate_size\": 11008, \"rope_theta\": 10000.0},\n"
+    "  \"vision_config\": {\"patch_size\": 14, \"num_hidden_layers\": 24, \"image_size\": 336,\n"
+    "      \"num_attention_heads\": 16, \"intermediate_size\": 4096, \"hidden_size\": 1024},\n"
+    "  \"projector_hidden_act\": \"gelu\", \"_name_or_path\": \"elsewhere/llava\"}\n";
+
+static sv_config parse_config(const char *json) {
+    sv_config cfg;
+    sv_error e;
+    if (sv_config_parse(&cfg, json, "config.json", &e)) fail_msg("%s", e.msg);
+    return cfg;
+}
+
+/* A re-saved config.json keeps the model's identity; a field that changes the
+ * computation changes it; freeze configs follow, and ones that recorded the
+ * byte hash of shortv 0.1.0 still match the config.json they were made with. */
+static void test_identity(void **s) {
+    (void)s;
+    sv_config cfg = load_config(MODEL_7B), resaved = parse_config(resaved_7b);
+    assert_string_equal(resaved.hash, cfg.hash);
+    assert_string_not_equal(resaved.file_hash, cfg.file_hash);
+    static const struct { const char *from, *to; } changes[] = {
+        {"\"vocab_size\": 32064", "\"vocab_size\": 32128"},
+        {"\"rope_theta\": 10000.0", "\"rope_theta\": 20000.0"},
+        {"\"num_hidden_layers\": 24", "\"num_hidden_layers\": 23"},
+        {"\"vision_feature_layer\":-2", "\"vision_feature_layer\":-1"},
+        {"\"rms_norm_eps\": 1e-5", "\"rms_norm_eps\": 1e-6"},
+    };
+    for (size_t i = 0; i < sizeof changes / sizeof *changes; i++) {
+        char json[sizeof resaved_7b + 16];
+        const char *at = strstr(resaved_7b, changes[i].from);
+        assert_non_null(at);
+        snprintf(json, sizeof json, "%.*s%s%s", (int)(at - resaved_7b), resaved_7b,
+                 changes[i].to, at + strlen(changes[i].from));
+        sv_config other = parse_config(json);
+        if (!strcmp(other.hash, cfg.hash)) fail_msg("'%s' kept the identity", changes[i].to);
+    }
+
+    char path[1200], hash[32];
+    snprintf(path, sizeof path, "%s/f.json", scratch_dir("freeze_identity"));
+    sv_freeze f;
+    sv_error e;
+    snprintf(hash, sizeof hash, "\"%s\"", cfg.hash);
+    write_config(path, "\"shortv-freeze\"", "1", "\"visual\"", hash, "32", "[31, 29, 7]");
+    assert_int_equal(sv_freeze_load(path, &resaved, &f, &e), SV_OK);
+    sv_freeze_free(&f);
+    snprintf(hash, sizeof hash, "\"%s\"", cfg.file_hash); /* a config of shortv 0.1.0 */
+    write_config(path, "\"shortv-freeze\"", "1", "\"visual\"", hash, "32", "[31, 29, 7]");
+    assert_int_equal(sv_freeze_load(path, &cfg, &f, &e), SV_OK);
+    sv_freeze_free(&f);
+    assert_int_equal(sv_freeze_load(path, &resaved, &f, &e), SV_FAIL);
+    assert_non_null(strstr(e.msg, "made for another model"));
+    assert_non_null(strstr(e.msg, "--freeze-layers 31,29,7 runs these layers without the check"));
+    write_config(path, "\"shortv-freeze\"", "1", "\"text\"", hash, "32", "[31, 29, 7]");
+    assert_int_equal(sv_freeze_load(path, &resaved, &f, &e), SV_FAIL);
+    assert_null(strstr(e.msg, "--freeze-layers")); /* it freezes visual tokens only */
+
+    /* freeze on an LC file of shortv 0.1.0: accepted, and its config keeps the
+     * LC file's identity, so that report --freeze pairs them */
+    char lc[1200], args[4096];
+    snprintf(lc, sizeof lc, "%s/old.h5", scratch_dir("freeze_identity_lc"));
+    make_lc_hash(lc, MODEL_7B, cfg.file_hash, 1, 1);
+    snprintf(args, sizeof args, "freeze %s -n 3 -o %s", lc, path);
+    expect_success(args);
+    assert_int_equal(sv_freeze_load(path, &cfg, &f, &e), SV_OK);
+    assert_string_equal(f.config_hash, cfg.file_hash);
+    sv_freeze_free(&f);
+}
+
 /* ---------------------------------------------------------------- the freeze command */
 
 static double number_at(const cJSON *root, const char *object, const char *key) {
@@ -212,7 +298,9 @@ static void check_paper_config(const char *path, const char *rule, double value)
     assert_string_equal(string_at(root, NULL, "format"), "shortv-freeze");
     assert_true(number_at(root, NULL, "version") == 1);
     assert_string_equal(string_at(root, NULL, "group"), "visual");
-    assert_string_equal(string_at(root, "model", "path"), MODEL_7B);
+    char model_path[PATH_MAX];
+    assert_non_null(realpath(MODEL_7B, model_path)); /* absolute: usable from anywhere */
+    assert_string_equal(string_at(root, "model", "path"), model_path);
     assert_string_equal(string_at(root, "model", "config_hash"), cfg.hash);
     assert_string_equal(string_at(root, "selection", "rule"), rule);
     assert_true(number_at(root, "selection", "value") == value);
@@ -263,14 +351,14 @@ static void test_freeze_rules(void **s) {
     snprintf(args, sizeof args, "freeze %s -n 19 --format env -o %s", lc, env);
     expect_success(args);
     char *text = sv_read_file(env, NULL, &(sv_error){0});
-    assert_string_equal(text, "REPLACED_LAYERS=" PAPER_7B_LIST "\n");
+    assert_string_equal(text, "export REPLACED_LAYERS=" PAPER_7B_LIST "\n");
     free(text);
     snprintf(args, sizeof args, "freeze %s -n 19 --format env", lc);
     expect_success(args);
-    assert_string_equal(cli_out, "REPLACED_LAYERS=" PAPER_7B_LIST "\n");
+    assert_string_equal(cli_out, "export REPLACED_LAYERS=" PAPER_7B_LIST "\n");
     snprintf(args, sizeof args, "freeze %s -n 3 --format env -o - --group text", lc);
     expect_success(args);
-    assert_string_equal(cli_out, "REPLACED_LAYERS=31,30,29\n");
+    assert_string_equal(cli_out, "export REPLACED_LAYERS=31,30,29\n");
 
     /* text group round trip; -m given explicitly */
     snprintf(args, sizeof args, "freeze %s -n 3 --group text -m %s -o %s", lc, MODEL_7B, json);
@@ -375,6 +463,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_layers),
         cmocka_unit_test(test_load_validation),
+        cmocka_unit_test(test_identity),
         cmocka_unit_test(test_freeze_rules),
         cmocka_unit_test(test_freeze_bad_input),
     };

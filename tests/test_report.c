@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "lcfile.h"
+#include "plot.h"
 #include "stats.h"
 #include "testutil.h"
 
@@ -232,6 +233,84 @@ static char *read_text(const char *path) {
     return sv_read_file_bytes(path, &len);
 }
 
+/* Cells (polygons) in the plot group of a gnuplot SVG, up to the group's end;
+ * -1 unless the group asks for crisp, unsmoothed edges. */
+static int crisp_cells(const char *svg) {
+    const char *at = strstr(svg, "id=\"gnuplot_plot_1\"");
+    const char *end = at ? strstr(at, "</g>") : NULL;
+    const char *crisp = at ? strstr(at, "shape-rendering='crispEdges'") : NULL;
+    if (!end || !crisp || crisp > end) return -1;
+    int n = 0;
+    for (const char *q = at; (q = strstr(q, "<polygon")) && q < end; q++) n++;
+    return n;
+}
+
+/* The heatmaps: every cell a rectangle that browsers draw with crisp edges (no
+ * bitmap to smooth into gradients that are not in the data), each group on a
+ * colour scale of its own. */
+static void test_heatmap_cells_exact(void **s) {
+    (void)s;
+    path_buf dir, lc, plots, p;
+    snprintf(dir, sizeof dir, "%s", scratch_dir("report_heatmap"));
+    join(lc, dir, "lc.h5"), join(plots, dir, "plots");
+    make_lc_file(lc, "models/tiny", 1);
+    run_ok("plot %s -o %s --boot 50", lc, plots);
+    static const char *const heatmaps[] = {"heatmap_visual.svg", "heatmap_text.svg"};
+    for (int g = 0; g < 2; g++) {
+        char *svg = read_text(join(p, plots, heatmaps[g]));
+        assert_null(strstr(svg, "<image"));
+        assert_int_equal(crisp_cells(svg), N * L);
+        free(svg);
+    }
+
+    sv_lc_data d;
+    sv_heat_scale visual, text;
+    sv_error e;
+    if (sv_lc_read(&d, lc, &e)) fail_msg("%s", e.msg);
+    assert_int_equal(sv_plot_heat_scale(&d, 0, &visual, &e), SV_OK);
+    assert_int_equal(sv_plot_heat_scale(&d, 1, &text, &e), SV_OK);
+    /* visual: 2e-3 to 1.8e-2 and the last layer's zeros, which set no floor */
+    assert_float_equal(visual.floor, 1e-3, 1e-18);
+    assert_float_equal(visual.top, L * 3e-3, 1e-15);
+    assert_int_equal(visual.n_zero, N);
+    assert_int_equal(visual.n_below, 0);
+    assert_int_equal(visual.n_cells, N * L);
+    /* text: 0.1 to 1.2, no zero: a range of its own */
+    assert_true(text.floor > visual.floor && text.floor <= 0.1);
+    assert_float_equal(text.top, 1.2, 1e-12);
+    assert_int_equal(text.n_zero, 0);
+    sv_lc_data_free(&d);
+}
+
+static size_t count(const char *text, const char *what) {
+    size_t n = 0;
+    for (const char *q = text; (q = strstr(q, what)); q++) n++;
+    return n;
+}
+
+/* The answer first: the introduction (LC defined), the contents, the mean-LC
+ * chart, the layers to freeze and the stability verdict, then the details;
+ * every figure and table captioned, every chart shown once. */
+static void check_page_order(const char *html) {
+    static const char *const order[] = {
+        "p<sub>ablated</sub>", "<nav>", "id=\"answer\"", "<img src=\"mean_lc.svg\"",
+        "Layers to freeze", "Is the ranking stable?", "id=\"ranking-visual\"",
+        "id=\"stability\"", "id=\"samples\"", "id=\"calibration\""};
+    const char *at = html;
+    for (size_t i = 0; i < sizeof order / sizeof *order; i++) {
+        const char *next = strstr(at, order[i]);
+        if (!next) fail_msg("index.html lacks '%s' after '%s'", order[i], order[i ? i - 1 : 0]);
+        at = next;
+    }
+    assert_int_equal(count(html, "<table"), count(html, "<caption>"));
+    assert_int_equal(count(html, "<img"), count(html, "<figcaption>"));
+    static const char *const once[] = {"\"mean_lc.svg\"", "\"ranking_visual.svg\"",
+                                       "\"ranking_text.svg\"", "\"bottom_n_stability.svg\"",
+                                       "\"heatmap_visual.svg\"", "\"heatmap_text.svg\""};
+    for (size_t i = 0; i < sizeof once / sizeof *once; i++)
+        if (count(html, once[i]) != 1) fail_msg("%s is not shown exactly once", once[i]);
+}
+
 static void test_report_page(void **s) {
     (void)s;
     path_buf dir, lc, rep, fz, p;
@@ -258,6 +337,7 @@ static void test_report_page(void **s) {
     assert_null(strstr(html, "https://"));
     assert_null(strstr(html, "class=\"warn\""));
     assert_true(exists(join(p, rep, "ranking_visual.svg")));
+    check_page_order(html);
     free(html);
 
     /* an incomplete sweep gets a visible warning */
@@ -265,6 +345,11 @@ static void test_report_page(void **s) {
     run_ok("report %s -o %s --boot 100", lc, rep);
     html = read_text(join(p, rep, "index.html"));
     assert_non_null(strstr(html, "class=\"warn\""));
+    /* what was measured, not a path, in the title; the list of layers to cut at N */
+    assert_non_null(strstr(html, "<title>ShortV layer contribution of tiny: 8 calibration "
+                                 "samples, visual and text tokens</title>"));
+    assert_non_null(strstr(html, "would be frozen: <b>5, 4, 3, 2, 1, 0</b>"));
+    check_page_order(html);
     free(html);
 }
 
@@ -356,6 +441,7 @@ int main(void) {
         cmocka_unit_test(test_bootstrap_intervals),
         cmocka_unit_test(test_split_half_and_stability),
         cmocka_unit_test(test_plot_writes_png_and_svg),
+        cmocka_unit_test(test_heatmap_cells_exact),
         cmocka_unit_test(test_report_page),
         cmocka_unit_test(test_bad_lc_files),
         cmocka_unit_test(test_bad_freeze_config),
