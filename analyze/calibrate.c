@@ -452,6 +452,18 @@ static int run_sweep(sweep *s, sv_error *err) {
     return run_items(s, next, err);
 }
 
+/* A new sweep over an existing LC file replaces it only when asked to: hours of
+ * results must not go to a repeated command line. */
+static int check_not_replacing(const sv_calib_params *p, sv_error *err) {
+    if (p->resume || p->force || access(p->output, F_OK) != 0) return SV_OK;
+    sv_lc_data d;
+    sv_error why;
+    int finished = sv_lc_read(&d, p->output, &why) == SV_OK && d.complete;
+    if (finished) sv_lc_data_free(&d);
+    return sv_fail(err, "%s: already holds %s; --resume continues a sweep, --force replaces it",
+                   p->output, finished ? "a finished sweep" : "an unfinished sweep or another file");
+}
+
 int sv_calibrate(const sv_calib_params *p, sv_calib_stats *stats, sv_error *err) {
     sv_world alone = {0, 1, 0, 0};
     if (!p->groups) return sv_fail(err, "calibrate: no token group to sweep");
@@ -462,6 +474,7 @@ int sv_calibrate(const sv_calib_params *p, sv_calib_stats *stats, sv_error *err)
     /* before anything else: a second writer must not even load the model */
     sv_writer_lock *lock = NULL;
     int rc = s.world->rank == 0 ? sv_writer_lock_take(&lock, p->output, err) : SV_OK;
+    if (rc == SV_OK && s.world->rank == 0) rc = check_not_replacing(p, err);
     sv_model_params mp = {.vision_tower = p->vision_tower};
     if (rc == SV_OK) rc = sv_model_load_params(&s.m, p->model_dir, &mp, err);
     if (rc == SV_OK) rc = sv_preprocess_aspect(&s.m->cfg, p->aspect, &s.aspect, err);

@@ -41,6 +41,7 @@ typedef struct sv_calib_params {
     int64_t seed;               /* shuffle seed; < 0: manifest order */
     sv_aspect aspect;
     int resume, skip_bad, naive;
+    int force;                  /* replace an existing output file (else refused) */
     int n_threads;              /* <= 0: one per online CPU */
     int shard, shards;          /* --shard i/N: the samples at positions p % N == i of the
                                    selection, into a partial file (lcfile.h); shards 0: all */

@@ -10,14 +10,15 @@
 
 static const char usage[] =
     "usage: shortv calibrate -m DIR [--vision-tower DIR] --data MANIFEST [--groups visual,text] [--limit N]\n"
-    "                        [--seed S] [--aspect pad|crop|anyres] [-t N] -o LC.h5 [--resume]\n"
+    "                        [--seed S] [--aspect pad|crop|anyres] [-t N] -o LC.h5 [--resume | --force]\n"
     "                        [--skip-bad] [--naive] [--shard I/N] [--progress auto|json|none]\n"
     "                        [--progress-every SECONDS]\n"
     "  Measures every decoder layer's Layer Contribution, KL(p_ablated||p_orig) at the last\n"
     "  prompt position, for the chosen token groups, and writes one HDF5 row per sample.\n"
     "  MANIFEST: JSON Lines {\"id\", \"image\", \"question\", \"answer\"?} or LLaVA conversation\n"
     "  JSON. --seed S shuffles deterministically before --limit (default: manifest order).\n"
-    "  --resume continues an interrupted sweep made with the same arguments. --skip-bad\n"
+    "  --resume continues an interrupted sweep made with the same arguments; an existing\n"
+    "  LC.h5 is otherwise replaced only with --force. --skip-bad\n"
     "  skips (and records) bad manifest lines instead of failing. --naive recomputes every\n"
     "  pass from scratch, as the paper's code does, for measuring the saving. --shard I/N\n"
     "  sweeps the samples at positions I, I+N, I+2N, .. (0 <= I < N) into a partial file;\n"
@@ -48,7 +49,7 @@ static int parse_shard(const char *s, int *shard, int *shards) {
 
 int cli_calibrate(int argc, char **argv, sv_error *err) {
     enum { OPT_DATA = 256, OPT_GROUPS, OPT_LIMIT, OPT_SEED, OPT_ASPECT, OPT_RESUME, OPT_SKIP,
-           OPT_NAIVE, OPT_HELP, OPT_VISION_TOWER, OPT_SHARD };
+           OPT_NAIVE, OPT_HELP, OPT_VISION_TOWER, OPT_SHARD, OPT_FORCE };
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'},   {"vision-tower", required_argument, 0, OPT_VISION_TOWER},
           {"data", required_argument, 0, OPT_DATA},
@@ -57,6 +58,7 @@ int cli_calibrate(int argc, char **argv, sv_error *err) {
         {"threads", required_argument, 0, 't'}, {"output", required_argument, 0, 'o'},
         {"resume", no_argument, 0, OPT_RESUME}, {"skip-bad", no_argument, 0, OPT_SKIP},
         {"naive", no_argument, 0, OPT_NAIVE},   {"help", no_argument, 0, OPT_HELP},
+        {"force", no_argument, 0, OPT_FORCE},
         {"shard", required_argument, 0, OPT_SHARD}, CLI_PROGRESS_LONGOPTS,
         {0, 0, 0, 0}};
     sv_calib_params p = {.groups = 3, .seed = -1, .aspect = SV_ASPECT_AUTO};
@@ -95,6 +97,7 @@ int cli_calibrate(int argc, char **argv, sv_error *err) {
         case OPT_RESUME: p.resume = 1; break;
         case OPT_SKIP: p.skip_bad = 1; break;
         case OPT_NAIVE: p.naive = 1; break;
+        case OPT_FORCE: p.force = 1; break;
         case OPT_SHARD:
             if (parse_shard(optarg, &p.shard, &p.shards))
                 return cli_usage_error(err, "calibrate", "--shard takes I/N with 0 <= I < N");

@@ -113,6 +113,10 @@ static void test_old_file_kept_until_first_sample(void **s) {
     write_text(manifest, "{\"id\": \"x\", \"image\": \"bad.png\", \"question\": \"Q?\"}\n");
     char args[8192];
     snprintf(args, sizeof args, "calibrate -m %s --data %s -o %s", tiny_model_dir(), manifest, out);
+    expect_error(args, out, "already holds a finished sweep; --resume continues a sweep, --force "
+                            "replaces it");
+    snprintf(args, sizeof args, "calibrate -m %s --data %s -o %s --force", tiny_model_dir(),
+             manifest, out);
     expect_error(args, "manifest.jsonl:1:", "bad.png");
     char *after = sv_read_file_bytes(out, &n1);
     assert_int_equal(n0, n1);

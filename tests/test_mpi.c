@@ -134,7 +134,7 @@ static void test_calibrate_equals_one_process(void **s) {
 
     /* without --skip-bad every rank finds the bad line; rank 0 alone says so */
     char args[8192];
-    FIT(args, "calibrate -m " MODEL " --data %s -t 1 -o %s", data, three);
+    FIT(args, "calibrate -m " MODEL " --data %s -t 1 -o %s --force", data, three);
     assert_int_equal(run(2, args), 1);
     printf("# %s", cli_err);
     const char *said = strstr(cli_err, "shortv: error: ");
@@ -394,9 +394,9 @@ static void test_resume_from_pending_alone(void **s) {
     assert_null(strstr(strstr(cli_err, "\"what\"") + 1, "\"what\""));
     assert_same_lc_bytes(out, ref);
     assert_false(exists(pending));
-    calibrate(0, data, out, "");  /* a new sweep drops a stale .pending */
+    calibrate(0, data, out, "--force"); /* a new sweep drops a stale .pending */
     partial_copy(ref, pending, 1, 5);
-    calibrate(0, data, out, "");
+    calibrate(0, data, out, "--force");
     assert_false(exists(pending));
     assert_same_lc_bytes(out, ref);
 }
