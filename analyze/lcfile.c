@@ -734,7 +734,7 @@ static int read_group(hid_t file, sv_lc_data *d, int g) {
     return SV_OK;
 }
 
-/* What every reader (freeze, compare, report, plot, study, --resume) relies on:
+/* What every reader (freeze, compare, report, plot, study, export, --resume) relies on:
  * LC values are KL divergences, finite and >= 0 (a NaN would sort as a layer
  * to freeze); each visual span lies inside its prompt; a complete sweep holds
  * samples. */
