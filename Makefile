@@ -8,7 +8,20 @@ SANITIZE ?= 0
 FUZZ    ?= 0
 BUILD   := $(if $(filter 1,$(FUZZ)),build-fuzz,$(if $(filter 1,$(SANITIZE)),build-san,build))
 
-PKGS    := hdf5 libcjson libpng libjpeg
+# Every library through pkg-config (no architecture's paths written here). HDF5's
+# serial build is hdf5-serial on Debian/Ubuntu, hdf5 elsewhere.
+PKG_CONFIG ?= pkg-config
+HDF5_PC := $(shell $(PKG_CONFIG) --exists hdf5-serial 2>/dev/null && echo hdf5-serial || echo hdf5)
+PKGS    := $(HDF5_PC) openblas libcjson libpng libjpeg
+TEST_PKGS := cmocka
+# the Debian/Ubuntu package that provides each, for the message when one is missing
+DEB_hdf5-serial := libhdf5-dev
+DEB_hdf5 := libhdf5-dev
+DEB_openblas := libopenblas-dev
+DEB_libcjson := libcjson-dev
+DEB_libpng := libpng-dev
+DEB_libjpeg := libjpeg-dev
+DEB_cmocka := libcmocka-dev
 CFLAGS  ?= -O2 -g
 # Vectorising the hot loops (runtime/simd.h): GCC's -O2 cost model refuses any loop
 # that needs a scalar epilogue, and trapping math forbids if-converting the clamps.
@@ -16,9 +29,10 @@ CFLAGS  ?= -O2 -g
 CLANG   := $(shell $(CC) --version 2>/dev/null | grep -ci clang)
 CFLAGS  += $(if $(filter 0,$(CLANG)),-fvect-cost-model=dynamic) -fno-trapping-math -fno-math-errno
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread \
-           -I/usr/include/hdf5/serial -I/usr/include/x86_64-linux-gnu/openblas-pthread \
+           $(shell $(PKG_CONFIG) --cflags $(PKGS) $(TEST_PKGS) 2>/dev/null) \
            -Iruntime -Ianalyze -Idatasets
-LDLIBS  := -lopenblas -lcjson -lpng -ljpeg -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5 -lm -pthread
+LDLIBS  := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lm -pthread
+TEST_LDLIBS := $(shell $(PKG_CONFIG) --libs $(TEST_PKGS) 2>/dev/null)
 # MPI (OpenMPI's mpicc wrapper) when installed: `mpirun -np K shortv calibrate|eval|study`
 # (analyze/world.c). Without it the same commands run in one process and say so
 # when started by mpirun.
@@ -47,7 +61,19 @@ TEST_BIN    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
 all: $(BUILD)/shortv $(BUILD)/tiny-model
 
-$(BUILD)/obj/%.o: %.c $(wildcard runtime/*.h analyze/*.h datasets/*.h tests/*.h)
+# A missing library is one line naming its package, before any compiler error:
+# $(call require,PC) fails the recipe that way when pkg-config cannot find PC.
+require = $(PKG_CONFIG) --exists $(1) || { echo "make: pkg-config cannot find $(1): install $(DEB_$(1)) (Debian/Ubuntu), or add the folder of its $(1).pc to PKG_CONFIG_PATH" >&2; exit 1; };
+pkg-check:
+	@command -v $(PKG_CONFIG) >/dev/null || { echo "make: $(PKG_CONFIG) not found: install pkg-config (scripts/install-deps.sh installs every dependency)" >&2; exit 1; }
+	@$(foreach p,$(PKGS),$(call require,$(p)))
+
+pkg-check-tests: pkg-check
+	@$(foreach p,$(TEST_PKGS),$(call require,$(p)))
+
+$(patsubst %.c,$(BUILD)/obj/%.o,$(TEST_SRC) tests/testutil.c): | pkg-check-tests
+
+$(BUILD)/obj/%.o: %.c $(wildcard runtime/*.h analyze/*.h datasets/*.h tests/*.h) | pkg-check
 	@mkdir -p $(dir $@)
 	@echo "  CC    $<"
 	@$(CC) $(CFLAGS) -c $< -o $@
@@ -75,7 +101,7 @@ $(BUILD)/bench: $(BUILD)/obj/scripts/bench.o $(BUILD)/libshortv.a
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(BUILD)/obj/tests/testutil.o $(BUILD)/libshortv.a
 	@mkdir -p $(dir $@)
 	@echo "  LD    $@"
-	@$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
+	@$(CC) $(LDFLAGS) $^ $(LDLIBS) $(TEST_LDLIBS) -o $@
 
 # tiny-a: the golden README's random-weight LLaVA-1.5 model, generated in C
 TINY := $(BUILD)/models/tiny-a
@@ -130,5 +156,5 @@ clean:
 	rm -rf build build-san build-fuzz $(SYNTH_DATA)/eval* $(SYNTH_DATA)/train* \
 	       $(SYNTH_DATA)/images/eval $(SYNTH_DATA)/images/train
 
-.PHONY: all test clean demo bench fuzz models deps
+.PHONY: all test clean demo bench fuzz models deps pkg-check pkg-check-tests
 .SECONDARY:

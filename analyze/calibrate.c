@@ -311,6 +311,7 @@ static int put_result(const sweep *s, sv_lcfile *f, size_t i, const void *result
     const double *lc[SV_N_GROUPS] = {NULL, NULL};
     for (int g = 0, at = 0; g < SV_N_GROUPS; g++)
         if (s->p->groups >> g & 1) lc[g] = row + L * (size_t)at++;
+    sv_lcfile_text(f, smp->question, smp->image);
     int rc = sv_lcfile_append(f, smp->id, smp->type, h.visual_start, h.visual_end, h.n_tokens,
                               lc, err);
     free(row);

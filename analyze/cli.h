@@ -101,6 +101,7 @@ int cli_plot(int argc, char **argv, sv_error *err);
 int cli_report(int argc, char **argv, sv_error *err);
 int cli_calibrate(int argc, char **argv, sv_error *err);
 int cli_merge(int argc, char **argv, sv_error *err);
+int cli_export(int argc, char **argv, sv_error *err);
 int cli_eval(int argc, char **argv, sv_error *err);
 int cli_study(int argc, char **argv, sv_error *err);
 int cli_compare(int argc, char **argv, sv_error *err);

@@ -18,6 +18,15 @@
 static const char *const group_names[SV_N_GROUPS] = {"visual", "text"};
 static const char *const row_ints[] = {"/samples/visual_start", "/samples/visual_end",
                                        "/samples/n_tokens"};
+/* The per-sample strings a file may lack (written by an older shortv, or unknown: ""). */
+enum { N_TEXTS = 3 };
+static const char *const row_texts[N_TEXTS] = {"/samples/type", "/samples/question",
+                                               "/samples/image"};
+
+static char ***row_text(sv_lc_data *d, int k) {
+    char ***texts[N_TEXTS] = {&d->types, &d->questions, &d->images};
+    return texts[k];
+}
 
 const char *sv_group_name(int g) { return group_names[g]; }
 
@@ -29,6 +38,7 @@ struct sv_lcfile {
     size_t cap, skip_cap; /* rows and skipped lines allocated in d */
     int64_t at;           /* position of the next row or skipped line */
     int at_finish;        /* sv_lcfile_write_at_finish */
+    const char *question, *image; /* the next append's (sv_lcfile_text) */
 };
 
 /* HDF5 prints its error stack by default; library code must stay silent. */
@@ -146,7 +156,9 @@ static int write_rows(hid_t file, const sv_lc_data *d) {
     for (size_t i = 0; i < 3 && rc == SV_OK; i++)
         rc = write_growing(file, row_ints[i], H5T_STD_I64LE, H5T_NATIVE_INT64, n, 0, 0, ints[i]);
     if (rc == SV_OK) rc = write_growing(file, "/samples/id", str, str, n, 0, 0, d->ids);
-    if (rc == SV_OK) rc = write_growing(file, "/samples/type", str, str, n, 0, 0, d->types);
+    char **const texts[N_TEXTS] = {d->types, d->questions, d->images};
+    for (int k = 0; k < N_TEXTS && rc == SV_OK; k++)
+        rc = write_growing(file, row_texts[k], str, str, n, 0, 0, texts[k]);
     if (rc == SV_OK)
         rc = write_growing(file, "/skipped/line", H5T_STD_I64LE, H5T_NATIVE_INT64, d->n_skipped,
                            0, 0, d->skipped_line);
@@ -196,6 +208,56 @@ static int write_summary(hid_t file, const sv_lc_data *d) {
     return rc;
 }
 
+/* What each dataset holds, stored with it (README "The LC file"): %s is a group name. */
+static const struct dataset_doc {
+    const char *path, *dims, *units, *description;
+} dataset_docs[] = {
+    {"/lc/%s", "sample,layer", "nats",
+     "Layer Contribution: KL(p_ablated || p_orig) of the next-token distribution at the last "
+     "prompt position, p_ablated with the %s tokens' updates in that layer dropped"},
+    {"/lc/%s_mean", "layer", "nats", "mean over the samples of /lc/%s"},
+    {"/lc/%s_std", "layer", "nats",
+     "sample standard deviation (ddof 1) over the samples of /lc/%s; 0 for one sample"},
+    {"/order/%s", "rank", NULL,
+     "0-based layer indices by ascending mean LC of the %s tokens (ties in layer order)"},
+    {"/samples/id", "sample", NULL, "the manifest's sample id"},
+    {"/samples/type", "sample", NULL, "the manifest's question type; \"\" if it has none"},
+    {"/samples/question", "sample", NULL, "the manifest's question; \"\" if unknown"},
+    {"/samples/image", "sample", NULL,
+     "the image file calibrate read: the manifest's path, relative ones joined to the "
+     "manifest's folder as given; \"\" if unknown"},
+    {"/samples/visual_start", "sample", "tokens", "first prompt position of the image's tokens"},
+    {"/samples/visual_end", "sample", "tokens", "prompt position after the image's tokens"},
+    {"/samples/n_tokens", "sample", "tokens", "prompt length with the image's tokens"},
+    {"/samples/position", "sample", NULL,
+     "0-based position of the sample in its sweep's selection (partial files)"},
+    {"/skipped/line", "skipped", NULL, "1-based manifest line skipped with --skip-bad"},
+    {"/skipped/reason", "skipped", NULL, "why the line was skipped"},
+    {"/skipped/position", "skipped", NULL,
+     "0-based position in the sweep's selection; -1: a line that could not be read"},
+};
+
+/* dims, units and description on each dataset the file holds. */
+static int describe_datasets(hid_t file) {
+    int rc = SV_OK;
+    for (size_t i = 0; i < sizeof dataset_docs / sizeof *dataset_docs; i++) {
+        const struct dataset_doc *doc = &dataset_docs[i];
+        int per_group = strstr(doc->path, "%s") != NULL;
+        for (int g = 0; g < (per_group ? SV_N_GROUPS : 1) && rc == SV_OK; g++) {
+            char path[64], description[512];
+            snprintf(path, sizeof path, doc->path, group_names[g]);
+            if (H5Lexists(file, path, H5P_DEFAULT) <= 0) continue; /* not swept, or partial */
+            snprintf(description, sizeof description, doc->description, group_names[g]);
+            hid_t set = H5Dopen2(file, path, H5P_DEFAULT);
+            rc = set < 0 || write_attr_string(set, "dims", doc->dims) ||
+                 (doc->units && write_attr_string(set, "units", doc->units)) ||
+                 write_attr_string(set, "description", description);
+            H5Dclose(set);
+        }
+    }
+    return rc;
+}
+
 /* The whole file, built in memory (HDF5's core driver, no backing store) and
  * returned as malloc'd bytes: HDF5 itself never writes to disk,
  * so a full disk or a kill mid-write cannot leave it a half-updated file;
@@ -209,7 +271,8 @@ static int build_image(const sv_lcfile *f, int complete, void **image, size_t *s
     H5Pclose(fapl);
     if (file < 0) return SV_FAIL;
     int rc = write_meta(file, &f->d, complete) || write_rows(file, &f->d) ||
-             (complete && write_summary(file, &f->d)) || H5Fflush(file, H5F_SCOPE_GLOBAL) < 0;
+             (complete && write_summary(file, &f->d)) || describe_datasets(file) ||
+             H5Fflush(file, H5F_SCOPE_GLOBAL) < 0;
     ssize_t n = rc ? -1 : H5Fget_file_image(file, NULL, 0);
     *image = n > 0 ? malloc((size_t)n) : NULL;
     if (!*image || H5Fget_file_image(file, *image, (size_t)n) != n) rc = SV_FAIL;
@@ -243,13 +306,15 @@ static int save(sv_lcfile *f, int complete, sv_error *err) {
 static int reserve_row(sv_lcfile *f) {
     if (f->d.n_samples < f->cap) return SV_OK;
     size_t cap = f->cap ? 2 * f->cap : 16, L = (size_t)f->d.meta.n_layers;
-    void **arrays[] = {(void **)&f->d.ids, (void **)&f->d.types, (void **)&f->d.visual_start,
-                       (void **)&f->d.visual_end, (void **)&f->d.n_tokens,
-                       (void **)&f->d.position, (void **)&f->d.lc[0], (void **)&f->d.lc[1]};
-    size_t sizes[] = {sizeof(char *), sizeof(char *), sizeof(int64_t), sizeof(int64_t),
-                      sizeof(int64_t), sizeof(int64_t), L * sizeof(double), L * sizeof(double)};
+    void **arrays[] = {(void **)&f->d.lc[0], (void **)&f->d.lc[1], (void **)&f->d.ids,
+                       (void **)&f->d.types, (void **)&f->d.questions, (void **)&f->d.images,
+                       (void **)&f->d.visual_start, (void **)&f->d.visual_end,
+                       (void **)&f->d.n_tokens, (void **)&f->d.position};
+    size_t sizes[] = {L * sizeof(double), L * sizeof(double), sizeof(char *), sizeof(char *),
+                      sizeof(char *), sizeof(char *), sizeof(int64_t), sizeof(int64_t),
+                      sizeof(int64_t), sizeof(int64_t)};
     for (int g = 0; g < SV_N_GROUPS; g++)
-        if (!(f->d.meta.groups >> g & 1)) sizes[6 + g] = 0;
+        if (!(f->d.meta.groups >> g & 1)) sizes[g] = 0;
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
         if (!sizes[i]) continue;
         void *p = realloc(*arrays[i], cap * sizes[i]);
@@ -302,6 +367,19 @@ const char *sv_lc_meta_difference(const sv_lc_meta *a, const sv_lc_meta *b) {
     return NULL;
 }
 
+/* "" for the strings a read left NULL (a file of an older shortv, or none known),
+ * so that every row has them. */
+static int unknown_texts(sv_lc_data *d) {
+    for (int k = 0; k < N_TEXTS; k++) {
+        char ***texts = row_text(d, k);
+        if (*texts) continue;
+        if (!(*texts = calloc(d->n_samples ? d->n_samples : 1, sizeof **texts))) return SV_FAIL;
+        for (size_t i = 0; i < d->n_samples; i++)
+            if (!((*texts)[i] = strdup(""))) return SV_FAIL;
+    }
+    return SV_OK;
+}
+
 int sv_lcfile_resume(sv_lcfile **out, const char *path, const sv_lc_meta *meta, size_t *n_done,
                      sv_error *err) {
     *out = NULL;
@@ -319,14 +397,9 @@ int sv_lcfile_resume(sv_lcfile **out, const char *path, const sv_lc_meta *meta, 
                        path, diff);
     }
     f->cap = f->d.n_samples;
-    if (!f->d.types) { /* a file of an older shortv, or no sample has a type */
-        f->d.types = calloc(f->cap ? f->cap : 1, sizeof *f->d.types);
-        for (size_t i = 0; f->d.types && i < f->cap; i++)
-            if (!(f->d.types[i] = strdup(""))) break;
-        if (!f->d.types || (f->cap && !f->d.types[f->cap - 1])) {
-            sv_lcfile_close(f);
-            return sv_fail(err, "%s: out of memory", path);
-        }
+    if (unknown_texts(&f->d)) {
+        sv_lcfile_close(f);
+        return sv_fail(err, "%s: out of memory", path);
     }
     f->skip_cap = f->d.n_skipped;
     *n_done = f->d.n_samples;
@@ -345,16 +418,27 @@ void sv_lcfile_write_at_finish(sv_lcfile *f) { f->at_finish = 1; }
 
 const sv_lc_data *sv_lcfile_data(const sv_lcfile *f) { return &f->d; }
 
+void sv_lcfile_text(sv_lcfile *f, const char *question, const char *image) {
+    f->question = question, f->image = image;
+}
+
+static void free_row_strings(sv_lc_data *d, size_t i) {
+    free(d->ids[i]);
+    for (int k = 0; k < N_TEXTS; k++) free((*row_text(d, k))[i]);
+}
+
 int sv_lcfile_append(sv_lcfile *f, const char *id, const char *type, int64_t visual_start,
                      int64_t visual_end, int64_t n_tokens, const double *const lc[SV_N_GROUPS],
                      sv_error *err) {
     sv_lc_data *d = &f->d;
     size_t i = d->n_samples, L = (size_t)d->meta.n_layers;
     if (reserve_row(f)) return sv_fail(err, "%s: out of memory", f->path);
+    const char *texts[N_TEXTS] = {type, f->question, f->image};
+    f->question = f->image = NULL;
     d->ids[i] = strdup(id);
-    d->types[i] = strdup(type ? type : "");
-    if (!d->ids[i] || !d->types[i]) {
-        free(d->ids[i]), free(d->types[i]);
+    for (int k = 0; k < N_TEXTS; k++) (*row_text(d, k))[i] = strdup(texts[k] ? texts[k] : "");
+    if (!d->ids[i] || !d->types[i] || !d->questions[i] || !d->images[i]) {
+        free_row_strings(d, i);
         return sv_fail(err, "%s: out of memory", f->path);
     }
     d->visual_start[i] = visual_start, d->visual_end[i] = visual_end, d->n_tokens[i] = n_tokens;
@@ -365,8 +449,19 @@ int sv_lcfile_append(sv_lcfile *f, const char *id, const char *type, int64_t vis
     if (f->at_finish || save(f, 0, err) == SV_OK) return SV_OK;
     /* not on disk: the row is not kept either, so memory and file agree */
     d->n_samples--;
-    free(d->ids[i]), free(d->types[i]);
+    free_row_strings(d, i);
     return SV_FAIL;
+}
+
+int sv_lcfile_append_row(sv_lcfile *f, const sv_lc_data *from, size_t r, sv_error *err) {
+    size_t L = (size_t)from->meta.n_layers;
+    const double *lc[SV_N_GROUPS];
+    for (int g = 0; g < SV_N_GROUPS; g++) lc[g] = from->lc[g] ? from->lc[g] + r * L : NULL;
+    sv_lcfile_text(f, from->questions ? from->questions[r] : NULL,
+                   from->images ? from->images[r] : NULL);
+    return sv_lcfile_append(f, from->ids[r], from->types ? from->types[r] : NULL,
+                            from->visual_start[r], from->visual_end[r], from->n_tokens[r], lc,
+                            err);
 }
 
 int sv_lcfile_skip(sv_lcfile *f, int64_t line, const char *reason, sv_error *err) {
@@ -589,19 +684,22 @@ static int read_strings(hid_t file, const char *name, size_t n, char **out) {
     return rc < 0 ? SV_FAIL : SV_OK;
 }
 
-/* /samples/type into d->types, left NULL if the file has none or all are "". */
-static int read_types(hid_t file, sv_lc_data *d) {
-    size_t n = d->n_samples, known = 0;
-    if (!H5Lexists(file, "/samples/type", H5P_DEFAULT) || rows_of(file, "/samples/type") < n)
-        return SV_OK;
-    if (!(d->types = calloc(n ? n : 1, sizeof *d->types)) ||
-        read_strings(file, "/samples/type", n, d->types))
-        return SV_FAIL;
-    for (size_t i = 0; i < n; i++) known += d->types[i][0] != '\0';
-    if (!known) {
-        for (size_t i = 0; i < n; i++) free(d->types[i]);
-        free(d->types);
-        d->types = NULL;
+/* Each of row_texts into d, left NULL if the file lacks it or every string is "". */
+static int read_texts(hid_t file, sv_lc_data *d) {
+    size_t n = d->n_samples;
+    for (int k = 0; k < N_TEXTS; k++) {
+        char ***texts = row_text(d, k);
+        size_t known = 0;
+        if (!H5Lexists(file, row_texts[k], H5P_DEFAULT) || rows_of(file, row_texts[k]) < n)
+            continue;
+        if (!(*texts = calloc(n ? n : 1, sizeof **texts)) ||
+            read_strings(file, row_texts[k], n, *texts))
+            return SV_FAIL;
+        for (size_t i = 0; i < n; i++) known += (*texts)[i][0] != '\0';
+        if (known) continue;
+        for (size_t i = 0; i < n; i++) free((*texts)[i]);
+        free(*texts);
+        *texts = NULL;
     }
     return SV_OK;
 }
@@ -636,7 +734,7 @@ static int read_group(hid_t file, sv_lc_data *d, int g) {
     return SV_OK;
 }
 
-/* What every reader (freeze, compare, report, plot, study, --resume) relies on:
+/* What every reader (freeze, compare, report, plot, study, export, --resume) relies on:
  * LC values are KL divergences, finite and >= 0 (a NaN would sort as a layer
  * to freeze); each visual span lies inside its prompt; a complete sweep holds
  * samples. */
@@ -693,7 +791,7 @@ int sv_lc_read(sv_lc_data *d, const char *path, sv_error *err) {
              read_strings(file, "/skipped/reason", k, d->skipped_reason) || read_ints(file, row_ints[0], n, d->visual_start) ||
              read_ints(file, row_ints[1], n, d->visual_end) ||
              read_ints(file, row_ints[2], n, d->n_tokens);
-    if (!rc) rc = read_types(file, d);
+    if (!rc) rc = read_texts(file, d);
     if (!rc) rc = read_positions(file, d);
     for (int g = 0; g < SV_N_GROUPS && !rc; g++)
         if (d->meta.groups >> g & 1) rc = read_group(file, d, g);
@@ -711,8 +809,12 @@ int sv_lc_read(sv_lc_data *d, const char *path, sv_error *err) {
 
 void sv_lc_data_free(sv_lc_data *d) {
     for (size_t i = 0; d->ids && i < d->n_samples; i++) free(d->ids[i]);
-    for (size_t i = 0; d->types && i < d->n_samples; i++) free(d->types[i]);
-    free(d->ids), free(d->types);
+    free(d->ids);
+    for (int k = 0; k < N_TEXTS; k++) {
+        char **texts = *row_text(d, k);
+        for (size_t i = 0; texts && i < d->n_samples; i++) free(texts[i]);
+        free(texts);
+    }
     for (size_t i = 0; d->skipped_reason && i < d->n_skipped; i++) free(d->skipped_reason[i]);
     free(d->skipped_reason), free(d->skipped_line);
     free(d->visual_start), free(d->visual_end), free(d->n_tokens);

@@ -7,9 +7,14 @@
  *   /samples/id          UTF-8 strings [n_samples]
  *   /samples/type        UTF-8 strings [n_samples]  question types ("" if unknown; files
  *                        of shortv before this field lack it)
+ *   /samples/question, /samples/image   UTF-8 strings [n_samples]  the manifest's question
+ *                        and the image path calibrate opened ("" if unknown; absent in
+ *                        files of shortv before them)
  *   /samples/visual_start, /samples/visual_end, /samples/n_tokens   int64 [n_samples]
  *   /skipped/line int64 [k], /skipped/reason UTF-8 strings [k]    (--skip-bad)
  *   root attributes: see sv_lc_meta, plus metric, position, tool_version, created, complete
+ *   every dataset's attributes: dims ("sample,layer"), units where a number has
+ *   one ("nats", "tokens") and description (one line)
  *
  * A partial file holds some of a sweep's samples, each at its position in the
  * sweep's selection (the manifest after --seed and --limit): a shard
@@ -83,12 +88,17 @@ void sv_lcfile_partial(sv_lcfile *f, int64_t selected);
 void sv_lcfile_at(sv_lcfile *f, int64_t position);
 /* Rows and skipped lines so far (mean/std/order are not kept up to date). */
 const sv_lc_data *sv_lcfile_data(const sv_lcfile *f);
+/* The question and image path the next append records (borrowed until then;
+ * not called, or NULL: "", unknown). */
+void sv_lcfile_text(sv_lcfile *f, const char *question, const char *image);
 /* Appends one sample's row (lc[g] = n_layers values, NULL for groups not swept;
  * type: its question type, NULL if unknown) and writes the file. On failure
  * (the reason from errno in err) the file keeps its previous state. */
 int sv_lcfile_append(sv_lcfile *f, const char *id, const char *type, int64_t visual_start,
                      int64_t visual_end, int64_t n_tokens, const double *const lc[SV_N_GROUPS],
                      sv_error *err);
+/* Appends row r of another file's data, with everything it records about the sample. */
+int sv_lcfile_append_row(sv_lcfile *f, const sv_lc_data *from, size_t r, sv_error *err);
 /* Records a manifest line skipped with --skip-bad; written with the next
  * append or the finish. */
 int sv_lcfile_skip(sv_lcfile *f, int64_t line, const char *reason, sv_error *err);
@@ -107,6 +117,7 @@ struct sv_lc_data {
     char **ids;                     /* [n_samples] */
     char **types;                   /* [n_samples] question types ("" if unknown); NULL if
                                        no sample has one */
+    char **questions, **images;     /* [n_samples] the same for questions and image paths */
     int64_t *visual_start, *visual_end, *n_tokens; /* [n_samples] */
     double *lc[SV_N_GROUPS];        /* [n_samples * n_layers], NULL if not swept */
     double *mean[SV_N_GROUPS], *std[SV_N_GROUPS]; /* [n_layers] */

@@ -26,6 +26,7 @@ static const struct {
     {"compare", "do two LC files rank the layers alike? (tau-b, shared lowest N)", cli_compare},
     {"calibrate", "LC sweep over a calibration manifest -> HDF5", cli_calibrate},
     {"merge", "the shards of a sweep (calibrate --shard) -> one LC file", cli_merge},
+    {"export", "an LC file as CSV or JSON, for readers without HDF5", cli_export},
     {"eval", "accuracy of greedy answers on a manifest, dense or ShortV", cli_eval},
     {"study", "accuracy vs FLOPs of LC-ordered, random and reverse layer sets", cli_study},
 };

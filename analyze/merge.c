@@ -90,14 +90,11 @@ static int read_shards(merge *m, sv_error *err) {
 /* Position p's row or skipped line into f, from its shard's file. */
 static int put_position(const merge *m, sv_lcfile *f, int64_t p, sv_error *err) {
     const sv_lc_data *d = &m->d[m->by_shard[p % m->d[0].meta.shards]];
-    size_t r, L = (size_t)d->meta.n_layers;
+    size_t r;
     int skip;
     find_position(d, p, &r, &skip); /* check_complete found it */
     if (skip) return sv_lcfile_skip(f, d->skipped_line[r], d->skipped_reason[r], err);
-    const double *lc[SV_N_GROUPS] = {d->lc[0] ? d->lc[0] + r * L : NULL,
-                                     d->lc[1] ? d->lc[1] + r * L : NULL};
-    return sv_lcfile_append(f, d->ids[r], d->types ? d->types[r] : NULL, d->visual_start[r],
-                            d->visual_end[r], d->n_tokens[r], lc, err);
+    return sv_lcfile_append_row(f, d, r, err);
 }
 
 /* The file one run writes: the unreadable manifest lines, then every position in order. */

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages shortv builds and tests with (run as root or with sudo).
+# Installs the packages shortv builds and tests with (run as root or with sudo), by
+# names that Debian (12, CI) and Ubuntu (22.04, 24.04) both have: libjpeg-dev, not
+# Debian's libjpeg62-turbo-dev, which it depends on there.
 set -euo pipefail
 PKGS=(build-essential pkg-config libopenblas-dev libhdf5-dev libcjson-dev libpng-dev
-      libjpeg62-turbo-dev libcmocka-dev gnuplot-nox python3-numpy python3-h5py
+      libjpeg-dev libcmocka-dev gnuplot-nox python3-numpy python3-h5py
       openmpi-bin libopenmpi-dev)
 # Optional: --train adds what retraining models/synth-llava needs (scripts/train_synth.py),
 # --fuzz what `make fuzz` needs (clang and its libFuzzer runtime).
@@ -19,7 +21,7 @@ for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
   if ! command -v sudo >/dev/null; then
-    echo "shortv needs these Debian packages; as root run: apt-get install ${missing[*]}" >&2
+    echo "shortv needs these packages; as root run: apt-get install ${missing[*]}" >&2
     exit 1
   fi
   SUDO=sudo

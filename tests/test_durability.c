@@ -244,12 +244,8 @@ static void write_unfinished(const char *ref, const char *path) {
     sv_lcfile *f;
     sv_error e;
     if (sv_lc_read(&d, ref, &e) || sv_lcfile_create(&f, path, &d.meta, &e)) fail_msg("%s", e.msg);
-    size_t L = (size_t)d.meta.n_layers;
     for (size_t i = 0; i < d.n_samples; i++) {
-        const double *lc[2] = {d.lc[0] + i * L, d.lc[1] + i * L};
-        if (sv_lcfile_append(f, d.ids[i], d.types ? d.types[i] : NULL, d.visual_start[i],
-                             d.visual_end[i], d.n_tokens[i], lc, &e))
-            fail_msg("%s", e.msg);
+        if (sv_lcfile_append_row(f, &d, i, &e)) fail_msg("%s", e.msg);
     }
     sv_lcfile_close(f);
     sv_lc_data_free(&d);

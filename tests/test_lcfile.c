@@ -33,9 +33,12 @@ static void append_rows(sv_lcfile *f, int from, int to) {
     for (int i = from; i < to; i++) {
         double vis[L], txt[L];
         const double *lc[2] = {vis, txt};
-        char id[32];
+        char id[32], question[64], image[64];
         row_values(i, vis, txt);
         snprintf(id, sizeof id, "sample-%d-ü", i);
+        snprintf(question, sizeof question, "Question %d: what is \"ü\"?", i);
+        snprintf(image, sizeof image, "data/images/%d.png", i);
+        sv_lcfile_text(f, question, image);
         if (sv_lcfile_append(f, id, i % 2 ? "odd" : "even", 35, 611, 625 + i, lc, &err))
             fail_msg("%s", err.msg);
     }
@@ -64,13 +67,18 @@ static void test_write_resume_read(void **s) {
     assert_int_equal(d.complete, 0);
     assert_int_equal(d.n_samples, 4);
     assert_string_equal(d.types[3], "odd");
+    assert_string_equal(d.questions[3], "Question 3: what is \"ü\"?");
+    assert_string_equal(d.images[3], "data/images/3.png");
     sv_lc_data_free(&d);
-    /* as a shortv before /samples/type wrote it: resuming adds the dataset */
+    /* as a shortv before /samples/type, question and image wrote it: readable, and
+     * resuming adds the datasets with "" (unknown) for the rows already there */
     hid_t h5 = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
-    assert_true(h5 >= 0 && H5Ldelete(h5, "/samples/type", H5P_DEFAULT) >= 0);
+    assert_true(h5 >= 0);
+    const char *newer[] = {"/samples/type", "/samples/question", "/samples/image"};
+    for (int k = 0; k < 3; k++) assert_true(H5Ldelete(h5, newer[k], H5P_DEFAULT) >= 0);
     H5Fclose(h5);
     if (sv_lc_read(&d, path, &err)) fail_msg("%s", err.msg);
-    assert_null(d.types);
+    assert_null(d.types), assert_null(d.questions), assert_null(d.images);
     sv_lc_data_free(&d);
 
     size_t done;
@@ -87,6 +95,9 @@ static void test_write_resume_read(void **s) {
     assert_string_equal(d.skipped_reason[0], "line 9: no image");
     assert_string_equal(d.ids[5], "sample-5-ü");
     assert_string_equal(d.types[0], ""); /* written before the file had types */
+    assert_string_equal(d.questions[3], ""), assert_string_equal(d.images[3], "");
+    assert_string_equal(d.questions[4], "Question 4: what is \"ü\"?");
+    assert_string_equal(d.images[5], "data/images/5.png");
     assert_string_equal(d.types[4], "even");
     assert_string_equal(d.types[5], "odd");
     assert_int_equal(d.n_tokens[5], 630);
@@ -111,7 +122,7 @@ static void test_h5py_reads_schema(void **s) {
     if (sv_lcfile_create(&f, path, &m, &err)) fail_msg("%s", err.msg);
     append_rows(f, 0, N);
     if (sv_lcfile_finish(f, &err)) fail_msg("%s", err.msg);
-    char cmd[2048], out[4096], errs[4096];
+    char cmd[4096], out[4096], errs[4096];
     snprintf(cmd, sizeof cmd,
              "/usr/bin/python3 -c \"import h5py, numpy as np; f = h5py.File('%s', 'r'); "
              "a = f.attrs; v = f['lc/visual'][:]; "
@@ -125,6 +136,15 @@ static void test_h5py_reads_schema(void **s) {
              "assert list(f['samples/type'].asstr()[:2]) == ['even', 'odd']; "
              "assert a['metric'] == 'KL(p_ablated||p_orig)' and a['position'] == 'last'; "
              "assert a['complete'] == 1 and a['seed'] == 7 and a['config_hash'] == '0123456789abcdef'; "
+             "assert f['samples/question'].asstr()[1] == 'Question 1: what is \\\"ü\\\"?'; "
+             "assert f['samples/image'].asstr()[5] == 'data/images/5.png'; "
+             "v = f['lc/visual']; assert v.attrs['dims'] == 'sample,layer', dict(v.attrs); "
+             "assert v.attrs['units'] == 'nats' and 'KL(p_ablated || p_orig)' in v.attrs['description']; "
+             "assert 'visual tokens' in v.attrs['description']; "
+             "assert f['samples/n_tokens'].attrs['units'] == 'tokens'; "
+             "assert f['order/text'].attrs['dims'] == 'rank'; "
+             "sets = []; f.visititems(lambda n, o: sets.append(o) if isinstance(o, h5py.Dataset) else None); "
+             "assert len(sets) == 17 and all(len(o.attrs['dims']) and len(o.attrs['description']) for o in sets), sets; "
              "assert f['lc/visual'].compression == 'gzip'; print('h5py ok')\"",
              path, N, L);
     int rc = run_cmd(cmd, out, sizeof out, errs, sizeof errs);

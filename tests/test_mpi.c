@@ -322,13 +322,9 @@ static void partial_copy(const char *from, const char *to, size_t first, size_t 
     sv_error e;
     if (sv_lc_read(&d, from, &e) || sv_lcfile_create(&f, to, &d.meta, &e)) fail_msg("%s", e.msg);
     sv_lcfile_partial(f, d.partial ? d.selected : (int64_t)d.n_samples);
-    size_t L = (size_t)d.meta.n_layers;
     for (size_t i = first; i < (end ? end : d.n_samples - 1); i++) {
-        const double *lc[SV_N_GROUPS] = {d.lc[0] + i * L, d.lc[1] + i * L};
         sv_lcfile_at(f, d.partial ? d.position[i] : (int64_t)i);
-        if (sv_lcfile_append(f, d.ids[i], d.types ? d.types[i] : NULL, d.visual_start[i],
-                             d.visual_end[i], d.n_tokens[i], lc, &e))
-            fail_msg("%s", e.msg);
+        if (sv_lcfile_append_row(f, &d, i, &e)) fail_msg("%s", e.msg);
     }
     if (sv_lcfile_finish(f, &e)) fail_msg("%s", e.msg);
     sv_lc_data_free(&d);
