@@ -51,7 +51,7 @@ step() {
 mkdir -p "$OUT"
 step "calibrate: LC of every layer for visual and text tokens on $DATA/calib.jsonl"
 "$SHORTV" calibrate -m "$MODEL" --data "$DATA/calib.jsonl" $(limit "$CALIB_LIMIT") \
-  --groups visual,text -t "$THREADS" -o "$OUT/lc.h5"
+  --groups visual,text -t "$THREADS" -o "$OUT/lc.h5" --force
 
 step "plot: mean LC, rankings, heatmaps, bottom-N stability"
 "$SHORTV" plot "$OUT/lc.h5" -o "$OUT"
