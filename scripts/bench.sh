@@ -14,7 +14,7 @@ SHAPE="--text 4096,4,32,32,11008 --vision 1024,24,16,4096"
 mkdir -p "$DIR"
 
 flags=$(grep -m1 '^flags' /proc/cpuinfo)
-isa=$(for f in avx2 fma avx512f; do [[ " $flags " == *" $f "* ]] && printf '%s ' "$f"; done)
+isa=$(for f in avx2 fma avx512f; do [[ " $flags " == *" $f "* ]] && printf '%s ' "$f"; done; true)
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), ${isa:-no AVX2}; $THREADS threads; $(date -u +%F)"
 for dtype in f32 bf16; do
   if [ ! -f "$DIR/llava7b-$dtype/config.json" ]; then

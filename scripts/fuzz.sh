@@ -36,7 +36,7 @@ mkdir -p "$CORPUS/pickle"
 unzip -p tests/fixtures/original/clip-tiny-a/pytorch_model.bin pytorch_model/data.pkl \
   > "$CORPUS/pickle/clip.pkl" 2>/dev/null || true
 seed spm ../shared/golden/sentencepiece/tokenizer.model
-seed config models/synth-llava/config.json tests/fixtures/configs/*/config.json \
+seed config models/synth-llava/config.json models/configs/*/config.json \
   ../shared/golden/models/tiny-next/config.json tests/fixtures/original/*/config.json
 seed_text config duplicate-key '{"text_config": {"rope_theta": 10000.0, "rope_theta": 0}}'
 seed_text config undefined-maths '{"text_config": {"rms_norm_eps": -1, "num_hidden_layers": 1e10}}'

@@ -1,5 +1,5 @@
 /* The FLOPs model: the ShortV paper's Table 1 for its four models (configs in
- * tests/fixtures/configs, see the README there), the formula against numbers
+ * models/configs, see the README there), the formula against numbers
  * worked out by hand, the per-layer breakdown, and the flops command's
  * output and errors. */
 #include <cjson/cJSON.h>
@@ -12,7 +12,7 @@
 #include "flops.h"
 #include "testutil.h"
 
-#define CONFIGS "tests/fixtures/configs/"
+#define CONFIGS "models/configs/"
 
 static sv_config load_config(const char *name) {
     sv_config cfg;

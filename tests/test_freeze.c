@@ -13,8 +13,8 @@
 #include "freeze.h"
 #include "testutil.h"
 
-#define MODEL_7B "tests/fixtures/configs/llava-1.5-7b"
-#define MODEL_13B "tests/fixtures/configs/llava-1.5-13b"
+#define MODEL_7B "models/configs/llava-1.5-7b"
+#define MODEL_13B "models/configs/llava-1.5-13b"
 #define N_SAMPLES 4
 
 /* github.com/icip-cas/ShortV README: LLaVA-1.5-7B's replaced layers, ascending LC */
@@ -187,7 +187,7 @@ static void test_load_validation(void **s) {
 
 /* ---------------------------------------------------------------- model identity */
 
-/* LLaVA-1.5-7B's config.json (tests/fixtures/configs) as another tool might
+/* LLaVA-1.5-7B's config.json (models/configs) as another tool might
  * re-save it: other key order and indentation, defaults written out, fields
  * that change nothing (names, versions, dtype) added or changed. */
 static const char resaved_7b[] =
@@ -409,7 +409,7 @@ static void test_freeze_bad_input(void **s) {
     snprintf(args, sizeof args, "freeze %s -n 3 -m %s", lc, MODEL_13B);
     expect_error(args, lc, "measured on another model");
     snprintf(args, sizeof args, "freeze %s -n 3 --config %s/config.json", lc,
-             "tests/fixtures/configs/llava-next-7b");
+             "models/configs/llava-next-7b");
     expect_error(args, lc, "measured on another model");
     snprintf(path, sizeof path, "%s/moved", dir);
     snprintf(args, sizeof args, "mkdir -p %s && cp %s/config.json %s/", path, MODEL_7B, path);
