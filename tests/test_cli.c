@@ -97,7 +97,25 @@ static void test_help(void **s) {
     }
     expect_success("--help");
     expect_error("frobnicate", "frobnicate", "unknown command");
-    expect_error("logits --bogus", "logits", "unknown option");
+    expect_error("logits --bogus", "logits", "unknown option --bogus");
+    /* version, help, and the command lines shortv cannot take: exit 2, named */
+    expect_success("--version");
+    assert_non_null(strstr(cli_out, "shortv 0."));
+    expect_success("version");
+    expect_success("help generate");
+    assert_non_null(strstr(cli_out, "usage: shortv generate"));
+    assert_non_null(strstr(cli_out, "--template"));
+    expect_success("tokenize --help");
+    assert_null(strstr(cli_out, "--template")); /* only the options it takes */
+    expect_error("calibrat", "calibrat", "did you mean calibrate?");
+    expect_error("help frob", "frob", "unknown command");
+    expect_error("generate -m m --image i -p p --temp 0.7", "--temp",
+                 "did you mean --template?"); /* a prefix is not taken for the option */
+    expect_error("generate -m m --image i -p p extra", "generate",
+                 "unexpected extra argument 'extra'");
+    expect_error("tokenize -m m --image i text", "--image", "does not apply to tokenize");
+    expect_error("logits -m m -t", "-t", "needs a value");
+    expect_error("calibrate -m m --data d -o o --limt 3", "--limt", "did you mean --limit?");
 }
 
 static void test_bad_input(void **s) {
