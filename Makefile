@@ -6,6 +6,10 @@
 CC      ?= cc
 SANITIZE ?= 0
 FUZZ    ?= 0
+# make fuzz builds with clang (libFuzzer, flags below), known before CLANG is worked out
+ifeq ($(FUZZ),1)
+CC      := clang
+endif
 BUILD   := $(if $(filter 1,$(FUZZ)),build-fuzz,$(if $(filter 1,$(SANITIZE)),build-san,build))
 
 # Every library through pkg-config (no architecture's paths written here). HDF5's
@@ -47,7 +51,6 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 # make fuzz: clang's libFuzzer with ASan + UBSan (FUZZ=1 builds into build-fuzz/)
 ifeq ($(FUZZ),1)
-CC      := clang
 CFLAGS  += -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
            -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=fuzzer,address,undefined
