@@ -38,20 +38,6 @@ typedef struct sweep {
     size_t placed;            /* positions placed in this run */
 } sweep;
 
-/* One sample's prompt (the image's row count from its header), refused if the
- * model's context cannot hold it. */
-static int build_prompt(const sweep *s, const sv_sample *smp, sv_prompt *pr, sv_error *err) {
-    if (sv_prompt_for_image(s->m, smp->question, SV_TEMPLATE_AUTO, s->aspect, smp->image, pr,
-                            err))
-        return SV_FAIL;
-    int max = s->m->cfg.text.max_pos;
-    if (pr->n > (size_t)max)
-        return sv_fail(err, "the prompt is %zu positions with the image's %zu visual tokens, "
-                       "more than the model's context (max_position_embeddings %d)", pr->n,
-                       pr->visual.end - pr->visual.start, max);
-    return SV_OK;
-}
-
 /* Tokenises every prompt up front: a bad sample is found now, not hours in,
  * and the context is sized once, for the longest. With --skip-bad a prompt
  * that fails is remembered and the sample skipped when the sweep reaches it;
@@ -64,7 +50,8 @@ static int build_prompts(sweep *s, size_t *longest, sv_error *err) {
     for (size_t i = 0; i < s->manifest.n; i++) {
         const sv_sample *smp = &s->manifest.samples[i];
         sv_error why;
-        if (build_prompt(s, smp, &s->prompts[i], &why) == SV_OK) {
+        if (sv_prompt_for_image(s->m, smp->question, SV_TEMPLATE_AUTO, s->aspect, smp->image,
+                                &s->prompts[i], &why) == SV_OK) {
             if (s->prompts[i].n > *longest) *longest = s->prompts[i].n;
             continue;
         }

@@ -149,13 +149,10 @@ static void print_profile(const session *s) {
     free(paper), free(dense);
 }
 
-/* The prompt and max_new generated tokens must fit the model's context: said
- * as the prompt's or the option's fault, which they are, before any work. */
+/* The prompt (sv_prompt_build checked it fits) and max_new generated tokens
+ * must fit the model's context: said as the option's fault, before any work. */
 static int check_room(const session *s, int max_new, sv_error *err) {
     size_t max = (size_t)s->m->cfg.text.max_pos, n = s->prompt.n;
-    if (n > max)
-        return sv_fail(err, "prompt: %zu positions with the image's visual tokens, more than the "
-                       "model's context (max_position_embeddings %zu)", n, max);
     if (n + (size_t)max_new > max)
         return sv_fail(err, "generate: -n %d: the prompt's %zu positions plus %d new tokens "
                        "exceed the model's context of %zu positions; -n %zu fits", max_new, n,

@@ -30,7 +30,7 @@ int sv_prefill(sv_context *ctx, const sv_prompt *p, const sv_encoded_image *imag
     ctx->n_past = reuse ? split : 0;
     if (rc == SV_OK && !reuse && split > 0) {
         rc = sv_llm_forward(ctx, embeds, split, policy, err);
-        if (rc == SV_OK && dense && split <= ctx->n_ctx) {
+        if (rc == SV_OK && dense) {
             memcpy(ctx->prefix_ids, p->ids, split * sizeof(int));
             ctx->prefix_len = split;
         }

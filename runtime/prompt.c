@@ -104,6 +104,12 @@ int sv_prompt_build(const sv_model *m, const char *text, sv_template tmpl, size_
     if (rc == SV_OK)
         rc = expand_image(ids, n, m->cfg.image_token_id, n_visual, out, err);
     free(ids);
+    if (rc == SV_OK && out->n > (size_t)m->cfg.text.max_pos) {
+        rc = sv_fail(err, "the prompt is %zu positions with the image's %zu visual tokens, more "
+                     "than the model's context (max_position_embeddings %d)", out->n, n_visual,
+                     m->cfg.text.max_pos);
+        sv_prompt_free(out);
+    }
     return rc;
 }
 

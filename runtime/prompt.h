@@ -32,7 +32,8 @@ sv_template sv_template_for_model(const sv_config *cfg);
 /* Applies the template (vicuna_v1 and mistral_instruct put "<image>\n" before
  * a question that has no placeholder), tokenises with BOS, and expands the
  * placeholder into n_visual image ids (the image's rows: sv_visual_rows).
- * Zero or several placeholders are an error. */
+ * Zero or several placeholders are an error, and so is a prompt longer than
+ * the model's max_position_embeddings. */
 int sv_prompt_build(const sv_model *m, const char *text, sv_template tmpl, size_t n_visual,
                     sv_prompt *out, sv_error *err);
 /* The same for a question about an image file, whose number of rows comes
