@@ -48,12 +48,26 @@ static void layout_buffers(sv_context *ctx, carver *c) {
     ctx->rope = carve(c, n * (size_t)t->head_dim);
 }
 
-/* Each thread's scratch: a converted weight panel or one block's attention scores. */
+static int max_int(int a, int b) { return a > b ? a : b; }
+
+/* The widest input of the model's linear layers (sv_linear_scratch). */
+static int widest_linear_input(const sv_config *c) {
+    const sv_text_config *t = &c->text;
+    const sv_vision_config *v = &c->vision;
+    int text = max_int(max_int(t->hidden, t->inter), t->n_heads * t->head_dim);
+    int vision = max_int(max_int(v->hidden, v->inter), 3 * v->patch_size * v->patch_size);
+    return max_int(text, vision);
+}
+
+/* Each thread's scratch: a converted weight panel or one block's attention
+ * scores. An F32 model never converts, and the pages of the panel's share
+ * are then never touched (so never resident). */
 static size_t thread_scratch(const sv_context *ctx) {
     const sv_vision_config *v = &ctx->m->cfg.vision;
     size_t grid = (size_t)(v->image_size / v->patch_size), s = grid * grid + 1;
     size_t keys = ctx->n_ctx > s ? ctx->n_ctx : s;
-    return SV_ATTN_BLOCK * keys > SV_MATMUL_SCRATCH ? SV_ATTN_BLOCK * keys : SV_MATMUL_SCRATCH;
+    size_t panel = sv_linear_scratch(widest_linear_input(&ctx->m->cfg));
+    return SV_ATTN_BLOCK * keys > panel ? SV_ATTN_BLOCK * keys : panel;
 }
 
 int sv_context_new(sv_context **out, const sv_model *m, size_t n_ctx, int n_threads,

@@ -101,39 +101,38 @@ uint16_t sv_f32_to_bf16(float f) {
     return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1)) >> 16);
 }
 
-/* Elements per block. A fixed trip count over restrict-qualified buffers lets
- * gcc vectorise even at -O2, whose cost model adds neither runtime alias checks
- * nor remainder loops; the tail of each call goes element by element. */
-enum { BLOCK = 16 };
-
-/* always_inline: compiled into each of sv_to_f32's clones (runtime/simd.h) */
+/* One loop per dtype over the whole run, with the dtype test outside it:
+ * restrict-qualified, no calls, unaligned loads through memcpy, so gcc
+ * (-fvect-cost-model=dynamic, see the Makefile) and clang vectorise it, remainder
+ * included. always_inline: compiled into each of sv_to_f32's clones
+ * (runtime/simd.h). */
 static inline __attribute__((always_inline)) void
-half_block_to_f32(sv_dtype t, const unsigned char *restrict src, float *restrict dst) {
-    uint16_t h[BLOCK];
-    memcpy(h, src, sizeof h); /* src may be unaligned */
-    if (t == SV_DTYPE_BF16)
-        for (int i = 0; i < BLOCK; i++) dst[i] = bf16_to_f32(h[i]);
-    else
-        for (int i = 0; i < BLOCK; i++) dst[i] = f16_to_f32(h[i]);
+bf16_run_to_f32(const unsigned char *restrict src, float *restrict dst, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, src + 2 * i, 2);
+        dst[i] = bf16_to_f32(h);
+    }
 }
 
-static float half_to_f32(sv_dtype t, const unsigned char *src) {
-    uint16_t h;
-    memcpy(&h, src, 2);
-    return t == SV_DTYPE_BF16 ? bf16_to_f32(h) : f16_to_f32(h);
+static inline __attribute__((always_inline)) void
+f16_run_to_f32(const unsigned char *restrict src, float *restrict dst, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, src + 2 * i, 2);
+        dst[i] = f16_to_f32(h);
+    }
 }
 
 SV_VECTOR_CLONES
 void sv_to_f32(sv_dtype t, const void *src, float *dst, size_t n) {
-    const unsigned char *s = src;
     if (n == 0) return; /* src and dst may then be NULL, which memcpy forbids */
-    if (t == SV_DTYPE_F32) {
-        memcpy(dst, s, n * 4);
-        return;
-    }
-    size_t i = 0;
-    for (; i + BLOCK <= n; i += BLOCK) half_block_to_f32(t, s + 2 * i, dst + i);
-    for (; i < n; i++) dst[i] = half_to_f32(t, s + 2 * i);
+    if (t == SV_DTYPE_F32)
+        memcpy(dst, src, n * 4);
+    else if (t == SV_DTYPE_BF16)
+        bf16_run_to_f32(src, dst, n);
+    else
+        f16_run_to_f32(src, dst, n);
 }
 
 /* Used when writing files, not on a hot path, so it stays element by element. */

@@ -77,16 +77,14 @@ static void linear_panel(void *arg, size_t task, float *scratch) {
             for (int c = 0; c < rows; c++) y[r * j->ldy + c] += l->bias[r0 + c];
 }
 
-/* Weight rows per task: 256 (a width at which sgemm runs at full speed and
- * re-packs the activations rarely), or what one thread's scratch holds if
- * less. Not a function of the thread count: every output column is computed
- * by the same sgemm call shape however many threads there are, so the results
- * are the same bits on any number of threads. */
+/* Not a function of the thread count: every output column is computed by the
+ * same sgemm call shape however many threads there are, so the results are
+ * the same bits on any number of threads. */
 static int panel_rows(const sv_linear *l) {
-    int fits = (int)(SV_MATMUL_SCRATCH / (size_t)l->in);
-    int rows = fits < SV_MATMUL_PANEL ? fits : SV_MATMUL_PANEL;
-    return rows < 1 ? 1 : rows;
+    return l->out >= 8 * SV_MATMUL_PANEL ? SV_MATMUL_PANEL : SV_MATMUL_PANEL / 2;
 }
+
+size_t sv_linear_scratch(int in) { return (size_t)SV_MATMUL_PANEL * (size_t)in; }
 
 void sv_linear_apply(const sv_linear *l, const float *x, size_t ldx, size_t n, float *y,
                      size_t ldy, sv_pool *pool) {

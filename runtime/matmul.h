@@ -14,10 +14,11 @@
 #include "safetensors.h"
 #include "threads.h"
 
-/* floats of per-thread scratch sv_linear_apply needs (one converted panel) */
-#define SV_MATMUL_SCRATCH ((size_t)1 << 20)
-/* weight rows (output columns) per task */
-#define SV_MATMUL_PANEL 256
+/* weight rows (output columns) per task. Each task's sgemm packs all of x
+ * again, so wide panels keep that copy small next to the products (512 rows:
+ * one float copied per 1024 FLOPs); layers with fewer than 8 such panels (the
+ * vision tower's 1024 columns) take half that, so that 4 threads share them. */
+#define SV_MATMUL_PANEL 512
 /* up to this many rows of x, products are dot products, not sgemm (which
  * would copy every weight into its packed layout to use it this few times) */
 #define SV_MATMUL_FEW_ROWS 4
@@ -28,9 +29,13 @@ typedef struct sv_linear {
     int in, out;
 } sv_linear;
 
+/* Floats of per-thread scratch that sv_linear_apply needs for F16/BF16
+ * weights of `in` columns: one converted panel. */
+size_t sv_linear_scratch(int in);
+
 /* y[n, out] = x[n, in] · Wᵀ + bias       (nn.Linear). Rows of x are ldx apart,
  * rows of y ldy apart (>= in, >= out). The pool's scratch must hold
- * SV_MATMUL_SCRATCH floats per thread (pool NULL: F32 weights only). */
+ * sv_linear_scratch(in) floats per thread (pool NULL: F32 weights only). */
 void sv_linear_apply(const sv_linear *l, const float *x, size_t ldx, size_t n, float *y,
                      size_t ldy, sv_pool *pool);
 
