@@ -5,23 +5,52 @@
 #include "ops.h"
 #include "simd.h"
 
-/* exp(s[j] - mx) in place over [lo, hi), and their sum. The sum is taken in
- * four double lanes, written out so that the loop vectorises (a single
- * accumulator would pin the order of the additions). */
+enum { EXP_BLOCK = 64 };
+
+/* exp(s[i] - mx) in place for one block of EXP_BLOCK entries, and their sum in
+ * eight float lanes, written out so that the loop vectorises at full width
+ * (one accumulator would pin the order of the additions). Each lane adds 8
+ * terms, so the block's sum is within 10 float roundings of exact.
+ * always_inline: compiled into each clone of its caller. */
+static inline __attribute__((always_inline)) float exp_block(float *restrict s, float mx) {
+    float lane[8] = {0};
+    for (int i = 0; i < EXP_BLOCK; i += 8)
+        for (int k = 0; k < 8; k++) {
+            s[i + k] = sv_expf(s[i + k] - mx);
+            lane[k] += s[i + k];
+        }
+    return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+}
+
+/* exp(s[j] - mx) in place over [lo, hi), and their sum: blocks summed in
+ * float lanes, the blocks' sums in double, so the relative error stays near
+ * 10 float roundings however many keys there are. */
 SV_VECTOR_CLONES
 static double exp_and_sum(float *s, size_t lo, size_t hi, float mx) {
-    double lane[4] = {0, 0, 0, 0};
+    double sum = 0;
     size_t j = lo;
-    for (; j + 4 <= hi; j += 4)
-        for (int k = 0; k < 4; k++) {
-            s[j + k] = sv_expf(s[j + k] - mx);
-            lane[k] += s[j + k];
-        }
+    for (; j + EXP_BLOCK <= hi; j += EXP_BLOCK) sum += exp_block(s + j, mx);
     for (; j < hi; j++) {
         s[j] = sv_expf(s[j] - mx);
-        lane[0] += s[j];
+        sum += s[j];
     }
-    return (lane[0] + lane[1]) + (lane[2] + lane[3]);
+    return sum;
+}
+
+/* The largest of s[lo..hi) (-inf if empty; NaN entries are passed over here
+ * and show up in the exponentials). Eight lanes: max is exact, so the order
+ * does not matter, and the loop vectorises. */
+SV_VECTOR_CLONES
+static float row_max(const float *s, size_t lo, size_t hi) {
+    float lane[8];
+    for (int k = 0; k < 8; k++) lane[k] = -INFINITY;
+    size_t j = lo;
+    for (; j + 8 <= hi; j += 8)
+        for (int k = 0; k < 8; k++) lane[k] = s[j + k] > lane[k] ? s[j + k] : lane[k];
+    for (; j < hi; j++) lane[0] = s[j] > lane[0] ? s[j] : lane[0];
+    float mx = lane[0];
+    for (int k = 1; k < 8; k++) mx = lane[k] > mx ? lane[k] : mx;
+    return mx;
 }
 
 /* Softmax of each of `rows` rows over its entries [lo[r], hi[r]) (the rest are
@@ -30,8 +59,7 @@ static void softmax_rows(float *scores, size_t rows, size_t ld, const size_t *lo
                          const size_t *hi) {
     for (size_t r = 0; r < rows; r++) {
         float *s = scores + r * ld;
-        float mx = -INFINITY;
-        for (size_t j = lo[r]; j < hi[r]; j++) mx = s[j] > mx ? s[j] : mx;
+        float mx = row_max(s, lo[r], hi[r]);
         float inv = (float)(1.0 / exp_and_sum(s, lo[r], hi[r], mx));
         for (size_t j = 0; j < lo[r]; j++) s[j] = 0.0f;
         for (size_t j = lo[r]; j < hi[r]; j++) s[j] *= inv;
