@@ -12,7 +12,7 @@
 
 #include "threads.h"
 
-#define SV_ATTN_BLOCK 64
+#define SV_ATTN_BLOCK 128
 
 typedef struct sv_attn_shape {
     int n_heads, n_kv_heads, head_dim;

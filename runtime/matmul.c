@@ -69,12 +69,14 @@ static void linear_panel(void *arg, size_t task, float *scratch) {
                   (size_t)rows * l->in);
         w = scratch;
     }
+    /* With a bias, y starts as the bias and sgemm adds to it (beta 1), which
+     * spares OpenBLAS its pass that zeroes y (beta 0) and us a pass adding
+     * the bias afterwards. */
     float *y = j->y + r0;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)j->n, rows, l->in, 1.0f, j->x,
-                (int)j->ldx, w, l->in, 0.0f, y, (int)j->ldy);
     if (l->bias)
-        for (size_t r = 0; r < j->n; r++)
-            for (int c = 0; c < rows; c++) y[r * j->ldy + c] += l->bias[r0 + c];
+        for (size_t r = 0; r < j->n; r++) memcpy(y + r * j->ldy, l->bias + r0, rows * sizeof *y);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)j->n, rows, l->in, 1.0f, j->x,
+                (int)j->ldx, w, l->in, l->bias ? 1.0f : 0.0f, y, (int)j->ldy);
 }
 
 /* Not a function of the thread count: every output column is computed by the
