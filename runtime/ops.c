@@ -15,6 +15,28 @@ typedef struct op_args {
 static size_t rows_grain(size_t d) { return d >= 16384 ? 1 : 16384 / d; }
 #define ELEMENT_GRAIN 16384
 
+/* Σ x[i] and Σ (x[i] - c)² in double, in four lanes written out so that the
+ * loops vectorise (one accumulator would pin the order of the additions). */
+SV_VECTOR_CLONES
+static double sum(const float *x, size_t d) {
+    double lane[4] = {0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 4 <= d; i += 4)
+        for (int k = 0; k < 4; k++) lane[k] += x[i + k];
+    for (; i < d; i++) lane[0] += x[i];
+    return (lane[0] + lane[1]) + (lane[2] + lane[3]);
+}
+
+SV_VECTOR_CLONES
+static double sum_sq_dev(const float *x, size_t d, double c) {
+    double lane[4] = {0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 4 <= d; i += 4)
+        for (int k = 0; k < 4; k++) lane[k] += (x[i + k] - c) * (x[i + k] - c);
+    for (; i < d; i++) lane[0] += (x[i] - c) * (x[i] - c);
+    return (lane[0] + lane[1]) + (lane[2] + lane[3]);
+}
+
 static void rmsnorm_rows(void *arg, size_t r0, size_t r1, float *scratch) {
     (void)scratch;
     const op_args *a = arg;
@@ -22,9 +44,7 @@ static void rmsnorm_rows(void *arg, size_t r0, size_t r1, float *scratch) {
     for (size_t r = r0; r < r1; r++) {
         const float *x = a->x + r * d;
         float *y = a->y + r * d;
-        double ss = 0;
-        for (size_t i = 0; i < d; i++) ss += (double)x[i] * x[i];
-        float scale = (float)(1.0 / sqrt(ss / (double)d + a->eps));
+        float scale = (float)(1.0 / sqrt(sum_sq_dev(x, d, 0.0) / (double)d + a->eps));
         for (size_t i = 0; i < d; i++) y[i] = x[i] * scale * a->w[i];
     }
 }
@@ -42,11 +62,8 @@ static void layernorm_rows(void *arg, size_t r0, size_t r1, float *scratch) {
     for (size_t r = r0; r < r1; r++) {
         const float *x = a->x + r * d;
         float *y = a->y + r * d;
-        double mean = 0, var = 0;
-        for (size_t i = 0; i < d; i++) mean += x[i];
-        mean /= (double)d;
-        for (size_t i = 0; i < d; i++) var += (x[i] - mean) * (x[i] - mean);
-        double inv = 1.0 / sqrt(var / (double)d + a->eps);
+        double mean = sum(x, d) / (double)d;
+        double inv = 1.0 / sqrt(sum_sq_dev(x, d, mean) / (double)d + a->eps);
         for (size_t i = 0; i < d; i++) y[i] = (float)((x[i] - mean) * inv) * a->w[i] + a->b[i];
     }
 }
