@@ -77,21 +77,19 @@ static int allocate(sweep *s, size_t n_ctx, sv_error *err) {
     return s->lc[0] ? SV_OK : SV_FAIL;
 }
 
-/* Runs layers `first`.. on rows [r0, n) of the prompt, whose positions
- * before r0 are already in the KV cache, with group g ablated in layer
- * `target` (dense elsewhere); log-probabilities of the last position into out. */
-static void run_from(sweep *s, const sv_prompt *pr, int first, size_t r0, int target, sv_group g,
-                     const float *x, double *out) {
+/* The paper's way (--naive): the whole forward again with group g ablated in
+ * layer `target`; log-probabilities of the last position into out. */
+static void run_naive(sweep *s, const sv_prompt *pr, int target, sv_group g, double *out) {
     const sv_config *c = &s->m->cfg;
-    size_t h = (size_t)c->text.hidden, n = pr->n - r0;
+    size_t h = (size_t)c->text.hidden, n = pr->n;
     memset(s->modes, 0, (size_t)c->text.n_layers * sizeof *s->modes);
     s->modes[target] = SV_LAYER_ABLATE;
     sv_policy policy = {s->modes, g, pr->visual};
-    memcpy(s->ctx->x, x + r0 * h, n * h * sizeof(float));
-    sv_llm_run_layers(s->ctx, first, n, r0, &policy, NULL);
+    memcpy(s->ctx->x, s->embeds, n * h * sizeof(float));
+    sv_llm_run_layers(s->ctx, 0, n, 0, &policy, NULL);
     sv_llm_logits(s->ctx, n - 1);
     sv_log_softmax(s->ctx->logits, c->text.vocab, out);
-    s->layer_rows += (double)(c->text.n_layers - first) * (double)n;
+    s->layer_rows += (double)c->text.n_layers * (double)n;
 }
 
 /* The unablated pass, in two chunks split at the first visual position: the
@@ -119,6 +117,50 @@ static const float *layer_input(const sweep *s, int l) {
     return s->inputs + (size_t)l * s->ctx->n_ctx * s->m->cfg.text.hidden;
 }
 
+static int in_group(const sv_prompt *pr, sv_group g, size_t row) {
+    int visual = row >= pr->visual.start && row < pr->visual.end;
+    return g == SV_GROUP_VISUAL ? visual : !visual;
+}
+
+/* Rows [a, b) of layer l's baseline input into x, whose row 0 is row r0. */
+static void copy_input_rows(const sweep *s, int l, size_t r0, size_t a, size_t b, float *x) {
+    size_t h = (size_t)s->m->cfg.text.hidden;
+    if (a < r0) a = r0;
+    if (b > a) memcpy(x + (a - r0) * h, layer_input(s, l) + a * h, (b - a) * h * sizeof(float));
+}
+
+/* The restarted pass for group g ablated in layer l, which need not be run:
+ * its output is known. The group's rows keep their input; every other row
+ * gets the baseline's output, because its attention reads keys and values
+ * made from the unchanged input, over the baseline's cache of the earlier
+ * positions. Layers l+1.. then run on rows [r0, n), the baseline's batch for
+ * the visual group, so the rows they do not change stay bit-identical. The
+ * last position's log-probabilities into out. */
+static void run_after_ablation(sweep *s, const sv_prompt *pr, int l, size_t r0, sv_group g,
+                               double *out) {
+    const sv_config *c = &s->m->cfg;
+    int L = c->text.n_layers;
+    size_t h = (size_t)c->text.hidden, n = pr->n - r0, last = pr->n - 1;
+    if (l == L - 1) { /* only the last row is read: its output is the baseline's or its input */
+        if (!in_group(pr, g, last)) {
+            memcpy(out, s->log_orig, (size_t)c->text.vocab * sizeof *out);
+            return;
+        }
+        memcpy(s->ctx->x, layer_input(s, l) + last * h, h * sizeof(float));
+        sv_llm_logits(s->ctx, 0);
+        sv_log_softmax(s->ctx->logits, c->text.vocab, out);
+        return;
+    }
+    /* every row from where text rows come from, then the visual rows over them */
+    int text_from = g == SV_GROUP_TEXT ? l : l + 1, visual_from = g == SV_GROUP_VISUAL ? l : l + 1;
+    copy_input_rows(s, text_from, r0, r0, pr->n, s->ctx->x);
+    copy_input_rows(s, visual_from, r0, pr->visual.start, pr->visual.end, s->ctx->x);
+    sv_llm_run_layers(s->ctx, l + 1, n, r0, NULL, NULL);
+    sv_llm_logits(s->ctx, n - 1);
+    sv_log_softmax(s->ctx->logits, c->text.vocab, out);
+    s->layer_rows += (double)(L - l - 1) * (double)n;
+}
+
 /* LC of every layer for one group of one sample (baseline already in log_orig).
  * An LC that is not a finite number is an error, never a value to rank. */
 static int sweep_group(sweep *s, const sv_prompt *pr, sv_group g, double *lc, sv_error *err) {
@@ -126,9 +168,9 @@ static int sweep_group(sweep *s, const sv_prompt *pr, sv_group g, double *lc, sv
     size_t r0 = g == SV_GROUP_VISUAL ? pr->visual.start : 0;
     for (int l = 0; l < L; l++) {
         if (s->p->naive)
-            run_from(s, pr, 0, 0, l, g, s->embeds, s->log_abl);
+            run_naive(s, pr, l, g, s->log_abl);
         else
-            run_from(s, pr, l, r0, l, g, layer_input(s, l), s->log_abl);
+            run_after_ablation(s, pr, l, r0, g, s->log_abl);
         lc[l] = sv_kl_divergence(s->log_abl, s->log_orig, V);
         if (!isfinite(lc[l]))
             return sv_fail(err, "%s: LC of layer %d (%s tokens) is %g, not a finite number",
