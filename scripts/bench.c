@@ -10,8 +10,8 @@
  *
  * Shared virtual machines slow a run down at random (we have seen the sgemm
  * rate move by 30% between runs) and never speed it up, so every figure is
- * the fastest of REPEATS runs, and the limit is measured again before each
- * run of every phase: the best limit seen anywhere in the run is the one the
+ * the fastest of REPEATS runs, taken round by round, and the limit is
+ * measured again before each run of every phase: the best limit seen anywhere in the run is the one the
  * ratios divide by, so that a slow moment cannot flatter them. */
 #include <cblas.h>
 #include <signal.h>
@@ -120,15 +120,16 @@ static double executed_flops(const bench *b) {
 
 typedef double (*phase_fn)(bench *b, const sv_policy *policy);
 
-/* The fastest of REPEATS runs of a phase, each after a measurement of the limit. */
-static double fastest(bench *b, phase_fn phase, const sv_policy *policy) {
-    double best = 0;
-    for (int r = 0; r < REPEATS; r++) {
-        limit_measure(b->limit);
-        double t = phase(b, policy);
-        if (r == 0 || t < best) best = t;
-    }
-    return best;
+/* One run of a phase after a measurement of the limit; *best keeps the fastest
+ * and, for a prefill, *flops what it executed (later prefills of the same
+ * prompt reuse the cached text before the image, so only a run's own count
+ * goes with its time). */
+static void run_phase(bench *b, phase_fn phase, const sv_policy *policy, int round, double *best,
+                      double *flops) {
+    limit_measure(b->limit);
+    double t = phase(b, policy);
+    if (round == 0 || t < *best) *best = t;
+    if (flops) *flops = executed_flops(b);
 }
 
 /* A child process that keeps one CPU busy until killed. */
@@ -191,22 +192,24 @@ static void measure_model(const char *dir, const char *image, int threads, sgemm
              b.prompt.n, b.prompt.visual.end - b.prompt.visual.start, b.views.n);
     f->enc_flops = vision_flops(cfg) * b.views.n;
     time_encode(&b, NULL); /* warm-up: page faults of the tower's weights */
-    f->enc = fastest(&b, time_encode, NULL);
     time_prefill(&b, NULL);
-    f->pre = fastest(&b, time_prefill, NULL);
-    f->pre_flops = executed_flops(&b);
-
-    pid_t busy = start_busy_neighbour();
-    f->enc_busy = fastest(&b, time_encode, NULL);
-    f->pre_busy = fastest(&b, time_prefill, NULL);
-    stop(busy);
 
     /* ShortV: visual tokens frozen in the second half of the layers */
     sv_layer_mode *modes = calloc((size_t)L, sizeof *modes);
     for (int l = L / 2; l < L; l++) modes[l] = SV_LAYER_FREEZE;
     sv_policy frozen = {modes, SV_GROUP_VISUAL, b.prompt.visual};
-    f->shortv = fastest(&b, time_prefill, &frozen);
-    f->shortv_flops = executed_flops(&b);
+
+    /* Round by round, so that a slow spell of the machine costs each phase one
+     * of its runs rather than all of them. */
+    for (int r = 0; r < REPEATS; r++) {
+        run_phase(&b, time_encode, NULL, r, &f->enc, NULL);
+        run_phase(&b, time_prefill, NULL, r, &f->pre, &f->pre_flops);
+        run_phase(&b, time_prefill, &frozen, r, &f->shortv, &f->shortv_flops);
+        pid_t busy = start_busy_neighbour();
+        run_phase(&b, time_encode, NULL, r, &f->enc_busy, NULL);
+        run_phase(&b, time_prefill, NULL, r, &f->pre_busy, NULL);
+        stop(busy);
+    }
     f->frozen_layers = L - L / 2, f->layers = L;
     free(modes);
     close_bench(&b);
