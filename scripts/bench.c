@@ -5,14 +5,15 @@
  * shape with THREADS threads. For each model: the image encode and the dense
  * prefill as FLOPs executed per second and as a fraction of that limit, the
  * same two again while another process keeps one CPU busy (the slowdown
- * against idle), and the ShortV prefill speed-up against what the FLOPs
- * predict. Ends with the peak resident memory.
+ * against idle), the ShortV prefill speed-up against what the FLOPs predict,
+ * and the memory it keeps resident. Ends with the peak resident memory.
  *
  * Shared virtual machines slow a run down at random (we have seen the sgemm
  * rate move by 30% between runs) and never speed it up, so every figure is
- * the fastest of REPEATS runs, taken round by round, and the limit is
- * measured again before each run of every phase: the best limit seen anywhere in the run is the one the
- * ratios divide by, so that a slow moment cannot flatter them. */
+ * the fastest of REPEATS runs, taken round by round over the phases and the
+ * models (all are loaded at once), and the limit is measured again before
+ * each run: the best limit seen anywhere in the run is the one the ratios
+ * divide by, so that a slow moment cannot flatter them. */
 #include <cblas.h>
 #include <signal.h>
 #include <stdio.h>
@@ -170,63 +171,76 @@ static void close_bench(bench *b) {
     sv_model_free(b->m);
 }
 
-/* The figures of one model, measured before any is printed (the limit they are
- * divided by is the best of the whole run). */
-typedef struct model_figures {
+/* One model under test: its bench, its ShortV policy and its figures. */
+typedef struct model_run {
+    bench b;
+    sv_layer_mode *modes; /* ShortV: visual tokens frozen in the second half of the layers */
+    sv_policy frozen;
     char line[256];
+    double resident_gb; /* resident memory the model added, once warmed up */
     double enc_flops, enc, enc_busy;
     double pre_flops, pre, pre_busy;
-    int frozen_layers, layers;
     double shortv, shortv_flops;
-} model_figures;
+} model_run;
 
-static void measure_model(const char *dir, const char *image, int threads, sgemm_limit *limit,
-                          model_figures *f) {
-    bench b;
-    open_bench(&b, dir, image, threads, limit);
-    const sv_config *cfg = &b.m->cfg;
-    int L = cfg->text.n_layers;
-    snprintf(f->line, sizeof f->line,
-             "%s: %s weights, %d decoder layers of hidden %d, %zu positions (%zu visual, %d "
-             "view(s))", dir, sv_dtype_name(b.m->layers[0].q.w->dtype), L, cfg->text.hidden,
-             b.prompt.n, b.prompt.visual.end - b.prompt.visual.start, b.views.n);
-    f->enc_flops = vision_flops(cfg) * b.views.n;
-    time_encode(&b, NULL); /* warm-up: page faults of the tower's weights */
-    time_prefill(&b, NULL);
-
-    /* ShortV: visual tokens frozen in the second half of the layers */
-    sv_layer_mode *modes = calloc((size_t)L, sizeof *modes);
-    for (int l = L / 2; l < L; l++) modes[l] = SV_LAYER_FREEZE;
-    sv_policy frozen = {modes, SV_GROUP_VISUAL, b.prompt.visual};
-
-    /* Round by round, so that a slow spell of the machine costs each phase one
-     * of its runs rather than all of them. */
-    for (int r = 0; r < REPEATS; r++) {
-        run_phase(&b, time_encode, NULL, r, &f->enc, NULL);
-        run_phase(&b, time_prefill, NULL, r, &f->pre, &f->pre_flops);
-        run_phase(&b, time_prefill, &frozen, r, &f->shortv, &f->shortv_flops);
-        pid_t busy = start_busy_neighbour();
-        run_phase(&b, time_encode, NULL, r, &f->enc_busy, NULL);
-        run_phase(&b, time_prefill, NULL, r, &f->pre_busy, NULL);
-        stop(busy);
-    }
-    f->frozen_layers = L - L / 2, f->layers = L;
-    free(modes);
-    close_bench(&b);
+static double resident_gb(void) {
+    long pages = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f && fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    if (f) fclose(f);
+    return (double)resident * (double)sysconf(_SC_PAGESIZE) / 1073741824.0;
 }
 
-static void print_model(const model_figures *f, double limit) {
-    double enc_rate = f->enc_flops / f->enc * 1e-9, pre_rate = f->pre_flops / f->pre * 1e-9;
-    printf("%s\n", f->line);
+static void open_model(model_run *m, const char *dir, const char *image, int threads,
+                       sgemm_limit *limit) {
+    double before = resident_gb();
+    open_bench(&m->b, dir, image, threads, limit);
+    const sv_config *cfg = &m->b.m->cfg;
+    int L = cfg->text.n_layers;
+    snprintf(m->line, sizeof m->line,
+             "%s: %s weights, %d decoder layers of hidden %d, %zu positions (%zu visual, %d "
+             "view(s))", dir, sv_dtype_name(m->b.m->layers[0].q.w->dtype), L, cfg->text.hidden,
+             m->b.prompt.n, m->b.prompt.visual.end - m->b.prompt.visual.start, m->b.views.n);
+    m->enc_flops = vision_flops(cfg) * m->b.views.n;
+    m->modes = calloc((size_t)L, sizeof *m->modes);
+    for (int l = L / 2; l < L; l++) m->modes[l] = SV_LAYER_FREEZE;
+    m->frozen = (sv_policy){m->modes, SV_GROUP_VISUAL, m->b.prompt.visual};
+    time_encode(&m->b, NULL); /* warm-up: page faults of the weights */
+    time_prefill(&m->b, NULL);
+    time_prefill(&m->b, &m->frozen);
+    m->resident_gb = resident_gb() - before;
+}
+
+/* One run of every phase. */
+static void measure_round(model_run *m, int r) {
+    bench *b = &m->b;
+    run_phase(b, time_encode, NULL, r, &m->enc, NULL);
+    run_phase(b, time_prefill, NULL, r, &m->pre, &m->pre_flops);
+    run_phase(b, time_prefill, &m->frozen, r, &m->shortv, &m->shortv_flops);
+    pid_t busy = start_busy_neighbour();
+    run_phase(b, time_encode, NULL, r, &m->enc_busy, NULL);
+    run_phase(b, time_prefill, NULL, r, &m->pre_busy, NULL);
+    stop(busy);
+}
+
+static void close_model(model_run *m) {
+    free(m->modes);
+    close_bench(&m->b);
+}
+
+static void print_model(const model_run *m, double limit) {
+    double enc_rate = m->enc_flops / m->enc * 1e-9, pre_rate = m->pre_flops / m->pre * 1e-9;
+    int L = m->b.m->cfg.text.n_layers;
+    printf("%s; %.2f GB resident\n", m->line, m->resident_gb);
     printf("  image encode   %8.1f ms  %6.1f GFLOP/s = %.2fx sgemm;  with a busy neighbour "
-           "%8.1f ms = %.2fx idle\n", f->enc * 1e3, enc_rate, enc_rate / limit,
-           f->enc_busy * 1e3, f->enc_busy / f->enc);
+           "%8.1f ms = %.2fx idle\n", m->enc * 1e3, enc_rate, enc_rate / limit,
+           m->enc_busy * 1e3, m->enc_busy / m->enc);
     printf("  dense prefill  %8.1f ms  %6.1f GFLOP/s = %.2fx sgemm;  with a busy neighbour "
-           "%8.1f ms = %.2fx idle\n", f->pre * 1e3, pre_rate, pre_rate / limit,
-           f->pre_busy * 1e3, f->pre_busy / f->pre);
+           "%8.1f ms = %.2fx idle\n", m->pre * 1e3, pre_rate, pre_rate / limit,
+           m->pre_busy * 1e3, m->pre_busy / m->pre);
     printf("  ShortV prefill, %d of %d layers frozen: %.1f ms, speed-up %.2fx, executed FLOPs "
-           "predict %.2fx\n", f->frozen_layers, f->layers, f->shortv * 1e3, f->pre / f->shortv,
-           f->pre_flops / f->shortv_flops);
+           "predict %.2fx\n", L - L / 2, L, m->shortv * 1e3, m->pre / m->shortv,
+           m->pre_flops / m->shortv_flops);
 }
 
 int main(int argc, char **argv) {
@@ -242,18 +256,25 @@ int main(int argc, char **argv) {
     sgemm_limit limit;
     limit_init(&limit, threads, 640, cfg.text.hidden, cfg.text.hidden);
     int n_models = argc - 3;
-    model_figures *figures = calloc((size_t)n_models, sizeof *figures);
-    for (int i = 0; i < n_models; i++)
-        measure_model(argv[3 + i], argv[2], threads, &limit, &figures[i]);
+    model_run *models = calloc((size_t)n_models, sizeof *models);
+    for (int i = 0; i < n_models; i++) open_model(&models[i], argv[3 + i], argv[2], threads, &limit);
+    /* Round by round and model by model, so that a slow spell of the machine
+     * costs each phase of each model one of its runs rather than all of them. */
+    for (int r = 0; r < REPEATS; r++)
+        for (int i = 0; i < n_models; i++) measure_round(&models[i], r);
     printf("OpenBLAS sgemm, %d threads, [640 x %d] x [%d x %d]: %.1f GFLOP/s (the limit below, "
            "the fastest of %d calls)\n", threads, cfg.text.hidden, cfg.text.hidden,
            cfg.text.hidden, limit.best, 5 * REPEATS * n_models);
-    for (int i = 0; i < n_models; i++) print_model(&figures[i], limit.best);
+    for (int i = 0; i < n_models; i++) {
+        print_model(&models[i], limit.best);
+        close_model(&models[i]);
+    }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("peak resident memory: %.2f GB (weights are mapped: the pages touched count)\n",
+    printf("peak resident memory, all models loaded: %.2f GB (weights are mapped: the pages "
+           "touched count)\n",
            ru.ru_maxrss / 1048576.0);
-    free(figures);
+    free(models);
     limit_free(&limit);
     return 0;
 }
