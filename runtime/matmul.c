@@ -79,14 +79,21 @@ static void linear_panel(void *arg, size_t task, float *scratch) {
                 (int)j->ldx, w, l->in, l->bias ? 1.0f : 0.0f, y, (int)j->ldy);
 }
 
-/* Not a function of the thread count: every output column is computed by the
- * same sgemm call shape however many threads there are, so the results are
- * the same bits on any number of threads. */
+/* Weight rows per task: the task count a multiple of 8, so that 2, 4 or 8
+ * threads share a layer evenly (11008 columns: 16 panels of 688), with panels
+ * of 512 to 1023 rows rounded up to whole 16-row blocks of the sgemm kernels;
+ * layers with fewer than 8 x 512 columns (the vision tower's 1024) take 256,
+ * so that 4 threads share them. Not a function of the thread count: every
+ * output column is computed by the same sgemm call shape however many threads
+ * there are, so the results are the same bits on any number of threads. */
 static int panel_rows(const sv_linear *l) {
-    return l->out >= 8 * SV_MATMUL_PANEL ? SV_MATMUL_PANEL : SV_MATMUL_PANEL / 2;
+    if (l->out < 8 * SV_MATMUL_PANEL) return SV_MATMUL_PANEL / 2;
+    int tasks = 8 * (l->out / (8 * SV_MATMUL_PANEL));
+    int rows = (l->out + tasks - 1) / tasks;
+    return (rows + 15) & ~15;
 }
 
-size_t sv_linear_scratch(int in) { return (size_t)SV_MATMUL_PANEL * (size_t)in; }
+size_t sv_linear_scratch(int in) { return 2 * (size_t)SV_MATMUL_PANEL * (size_t)in; }
 
 void sv_linear_apply(const sv_linear *l, const float *x, size_t ldx, size_t n, float *y,
                      size_t ldy, sv_pool *pool) {

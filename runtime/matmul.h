@@ -14,10 +14,9 @@
 #include "safetensors.h"
 #include "threads.h"
 
-/* weight rows (output columns) per task. Each task's sgemm packs all of x
- * again, so wide panels keep that copy small next to the products (512 rows:
- * one float copied per 1024 FLOPs); layers with fewer than 8 such panels (the
- * vision tower's 1024 columns) take half that, so that 4 threads share them. */
+/* weight rows (output columns) per task that matmul.c's panel_rows starts from.
+ * Each task's sgemm packs all of x again, so wide panels keep that copy small
+ * next to the products (512 rows: one float copied per 1024 FLOPs). */
 #define SV_MATMUL_PANEL 512
 /* up to this many rows of x, products are dot products, not sgemm (which
  * would copy every weight into its packed layout to use it this few times) */
