@@ -101,26 +101,17 @@ uint16_t sv_f32_to_bf16(float f) {
     return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1)) >> 16);
 }
 
-/* One loop per dtype over the whole run, with the dtype test outside it:
- * restrict-qualified, no calls, unaligned loads through memcpy, so gcc
- * (-fvect-cost-model=dynamic, see the Makefile) and clang vectorise it, remainder
- * included. always_inline: compiled into each of sv_to_f32's clones
- * (runtime/simd.h). */
+/* One loop over the whole run, restrict-qualified, with no calls and unaligned
+ * loads through memcpy, so that gcc (-fvect-cost-model=dynamic, see the
+ * Makefile) and clang vectorise it, remainder included. always_inline with a
+ * constant t: each call below is its own loop with the dtype test gone, and
+ * each is compiled into every clone of sv_to_f32 (runtime/simd.h). */
 static inline __attribute__((always_inline)) void
-bf16_run_to_f32(const unsigned char *restrict src, float *restrict dst, size_t n) {
+half_run_to_f32(sv_dtype t, const unsigned char *restrict src, float *restrict dst, size_t n) {
     for (size_t i = 0; i < n; i++) {
         uint16_t h;
         memcpy(&h, src + 2 * i, 2);
-        dst[i] = bf16_to_f32(h);
-    }
-}
-
-static inline __attribute__((always_inline)) void
-f16_run_to_f32(const unsigned char *restrict src, float *restrict dst, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        uint16_t h;
-        memcpy(&h, src + 2 * i, 2);
-        dst[i] = f16_to_f32(h);
+        dst[i] = t == SV_DTYPE_BF16 ? bf16_to_f32(h) : f16_to_f32(h);
     }
 }
 
@@ -130,9 +121,9 @@ void sv_to_f32(sv_dtype t, const void *src, float *dst, size_t n) {
     if (t == SV_DTYPE_F32)
         memcpy(dst, src, n * 4);
     else if (t == SV_DTYPE_BF16)
-        bf16_run_to_f32(src, dst, n);
+        half_run_to_f32(SV_DTYPE_BF16, src, dst, n);
     else
-        f16_run_to_f32(src, dst, n);
+        half_run_to_f32(SV_DTYPE_F16, src, dst, n);
 }
 
 /* Used when writing files, not on a hot path, so it stays element by element. */
