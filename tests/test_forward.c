@@ -76,7 +76,7 @@ static void test_golden_case(void **state) {
     sv_model *m = load_tiny();
     sv_error err;
     sv_prompt p;
-    sv_context *ctx;
+    sv_context *ctx = NULL;
     sv_views views;
     sv_encoded_image image;
     if (sv_prompt_for_image(m, QUESTION, SV_TEMPLATE_AUTO, c->aspect, golden_path(c->image), &p,

@@ -27,7 +27,7 @@ static const char *make_twin(const char *name, const char *flags) {
  * n_threads threads (0: one per CPU); malloc'd. */
 static float *model_logits_threads(const char *dir, int n_threads) {
     sv_model *m;
-    sv_context *ctx;
+    sv_context *ctx = NULL;
     sv_prompt p;
     sv_error err;
     sv_encoded_image image;

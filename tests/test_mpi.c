@@ -318,7 +318,7 @@ static void test_mpirun_terminated(void **s) {
  * lines): an unfinished shard, or the pending results of a run. */
 static void partial_copy(const char *from, const char *to, size_t first, size_t end) {
     sv_lc_data d;
-    sv_lcfile *f;
+    sv_lcfile *f = NULL;
     sv_error e;
     if (sv_lc_read(&d, from, &e) || sv_lcfile_create(&f, to, &d.meta, &e)) fail_msg("%s", e.msg);
     sv_lcfile_partial(f, d.partial ? d.selected : (int64_t)d.n_samples);

@@ -190,7 +190,7 @@ static void run_case(const next_case *c) {
     const char *image = golden_path(field(j, "image")->valuestring);
     sv_error err;
     sv_prompt p;
-    sv_context *ctx;
+    sv_context *ctx = NULL;
     sv_views views;
     sv_encoded_image enc;
     if (sv_prompt_for_image(m, QUESTION, SV_TEMPLATE_AUTO, SV_ASPECT_AUTO, image, &p, &err) ||
@@ -312,7 +312,7 @@ static void test_shortv_equals_ablation(void **s) {
     const char *image = golden_path("images/chelsea.png");
     sv_error err;
     sv_prompt p;
-    sv_context *ctx;
+    sv_context *ctx = NULL;
     sv_encoded_image enc;
     if (sv_prompt_for_image(m, QUESTION, SV_TEMPLATE_AUTO, SV_ASPECT_AUTO, image, &p, &err) ||
         sv_context_new(&ctx, m, p.n, 0, &err) ||
@@ -406,7 +406,7 @@ static float *chelsea_logits(const char *dir, sv_prompt *p) {
     sv_model *m = load_model(dir);
     const char *image = golden_path("images/chelsea.png");
     sv_error err;
-    sv_context *ctx;
+    sv_context *ctx = NULL;
     sv_encoded_image enc;
     if (sv_prompt_for_image(m, QUESTION, SV_TEMPLATE_AUTO, SV_ASPECT_AUTO, image, p, &err) ||
         sv_context_new(&ctx, m, p->n, 0, &err) ||

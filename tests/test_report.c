@@ -422,8 +422,8 @@ static void test_gnuplot_missing_or_failing(void **s) {
                      "printf '\\n\"plots.gp\" line 7: fake failure\\nmore\\n' >&2\nexit 1\n");
     chmod(fake, 0755);
     mkdir(o, 0777);
-    /* absolute: gnuplot is looked up from inside the output folder */
-    snprintf(env, sizeof env, "PATH=$PWD/%.2000s:$PATH", bin);
+    /* absolute: gnuplot is looked up from inside the output folder (BUILD may be either) */
+    snprintf(env, sizeof env, "PATH=%s%.2000s:$PATH", bin[0] == '/' ? "" : "$PWD/", bin);
     for (int c = 0; c < 2; c++) {
         check_cli_error(shortv_env(env, "%s %s -o %s", c ? "report" : "plot", lc, o), "plots.gp",
                     "line 7: fake failure");
