@@ -151,10 +151,10 @@ static void run_after_ablation(sweep *s, const sv_prompt *pr, int l, size_t r0, 
         sv_log_softmax(s->ctx->logits, c->text.vocab, out);
         return;
     }
-    /* every row from where text rows come from, then the visual rows over them */
     int text_from = g == SV_GROUP_TEXT ? l : l + 1, visual_from = g == SV_GROUP_VISUAL ? l : l + 1;
-    copy_input_rows(s, text_from, r0, r0, pr->n, s->ctx->x);
+    copy_input_rows(s, text_from, r0, r0, pr->visual.start, s->ctx->x);
     copy_input_rows(s, visual_from, r0, pr->visual.start, pr->visual.end, s->ctx->x);
+    copy_input_rows(s, text_from, r0, pr->visual.end, pr->n, s->ctx->x);
     sv_llm_run_layers(s->ctx, l + 1, n, r0, NULL, NULL);
     sv_llm_logits(s->ctx, n - 1);
     sv_log_softmax(s->ctx->logits, c->text.vocab, out);
