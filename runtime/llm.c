@@ -96,25 +96,31 @@ static void add_update(sv_pool *pool, float *x, const float *delta, size_t d,
     }
 }
 
-/* K and V of every row go to the cache at pos0.., K rotated. */
-static void write_kv(sv_context *ctx, const sv_decoder_layer *L, int l, size_t n, size_t pos0) {
-    const sv_text_config *t = &ctx->m->cfg.text;
-    size_t h = (size_t)t->hidden, kvd = (size_t)t->n_kv_heads * t->head_dim;
-    float *k = ctx->k_cache + ((size_t)l * ctx->n_ctx + pos0) * kvd;
-    float *v = ctx->v_cache + ((size_t)l * ctx->n_ctx + pos0) * kvd;
-    sv_linear_apply(&L->k, ctx->xn, h, n, k, kvd, ctx->pool);
-    sv_linear_apply(&L->v, ctx->xn, h, n, v, kvd, ctx->pool);
-    sv_rope(ctx->pool, k, n, t->n_kv_heads, t->head_dim, kvd, pos0, ctx->rope);
-}
-
-/* delta = o_proj(attn(q_proj(xn), K, V)) for the packed rows of c. */
-static void attention_update(sv_context *ctx, const sv_decoder_layer *L, int l, size_t pos0,
-                             const row_set *c) {
+/* K and V of every row go to the cache at pos0.., K rotated. In a layer
+ * that updates every row, Q (into ctx->q) is made in the same job: the three
+ * products share their input, so its panels are wider (sv_linear_shared). */
+static void project_qkv(sv_context *ctx, const sv_decoder_layer *L, int l, size_t n,
+                        size_t pos0, int with_q) {
     const sv_text_config *t = &ctx->m->cfg.text;
     size_t h = (size_t)t->hidden, qd = (size_t)t->n_heads * t->head_dim;
     size_t kvd = (size_t)t->n_kv_heads * t->head_dim;
-    const float *in = pack_rows(ctx->xn, c, h, ctx->packed);
-    sv_linear_apply(&L->q, in, h, c->count, ctx->q, qd, ctx->pool);
+    float *k = ctx->k_cache + ((size_t)l * ctx->n_ctx + pos0) * kvd;
+    float *v = ctx->v_cache + ((size_t)l * ctx->n_ctx + pos0) * kvd;
+    sv_product p[3] = {{&L->k, k, kvd}, {&L->v, v, kvd}, {&L->q, ctx->q, qd}};
+    sv_linear_shared(p, with_q ? 3 : 2, ctx->xn, h, n, ctx->pool);
+    sv_rope(ctx->pool, k, n, t->n_kv_heads, t->head_dim, kvd, pos0, ctx->rope);
+}
+
+/* delta = o_proj(attn(q_proj(xn), K, V)) for the packed rows of c; Q is
+ * already in ctx->q if q_ready (project_qkv). */
+static void attention_update(sv_context *ctx, const sv_decoder_layer *L, int l, size_t pos0,
+                             const row_set *c, int q_ready) {
+    const sv_text_config *t = &ctx->m->cfg.text;
+    size_t h = (size_t)t->hidden, qd = (size_t)t->n_heads * t->head_dim;
+    size_t kvd = (size_t)t->n_kv_heads * t->head_dim;
+    if (!q_ready)
+        sv_linear_apply(&L->q, pack_rows(ctx->xn, c, h, ctx->packed), h, c->count, ctx->q, qd,
+                        ctx->pool);
     sv_attn_shape shape = {t->n_heads, t->n_kv_heads, t->head_dim, qd, kvd,
                            (size_t)t->sliding_window};
     size_t off = 0;
@@ -141,8 +147,8 @@ static void mlp_update(sv_context *ctx, const sv_decoder_layer *L, const row_set
                    h, t->rms_eps);
         off += r.end - r.start;
     }
-    sv_linear_apply(&L->gate, ctx->packed, h, c->count, ctx->gate, m, ctx->pool);
-    sv_linear_apply(&L->up, ctx->packed, h, c->count, ctx->up, m, ctx->pool);
+    sv_product p[2] = {{&L->gate, ctx->gate, m}, {&L->up, ctx->up, m}};
+    sv_linear_shared(p, 2, ctx->packed, h, c->count, ctx->pool);
     sv_swiglu(ctx->pool, ctx->gate, ctx->up, c->count * m);
     sv_linear_apply(&L->down, ctx->gate, m, c->count, ctx->delta, h, ctx->pool);
 }
@@ -168,8 +174,9 @@ void sv_llm_layer(sv_context *ctx, int l, size_t n, size_t pos0, sv_layer_mode m
 
     /* h += attn(input_layernorm(h)) */
     sv_rmsnorm(ctx->pool, ctx->x, L->attn_norm.w, ctx->xn, n, h, t->rms_eps);
-    write_kv(ctx, L, l, n, pos0);
-    if (compute.count) attention_update(ctx, L, l, pos0, &compute);
+    int every_row = compute.count == n;
+    project_qkv(ctx, L, l, n, pos0, every_row);
+    if (compute.count) attention_update(ctx, L, l, pos0, &compute, every_row);
     add_update(ctx->pool, ctx->x, ctx->delta, h, &compute, &update);
 
     /* h += mlp(post_attention_layernorm(h)) */

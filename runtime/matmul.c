@@ -1,3 +1,4 @@
+#include <assert.h>
 #include <cblas.h>
 #include <stdint.h>
 #include <string.h>
@@ -9,18 +10,20 @@ static int usable_in_place(const sv_tensor *t) {
     return t->dtype == SV_DTYPE_F32 && ((uintptr_t)t->data % sizeof(float)) == 0;
 }
 
+/* The products of one sv_linear_shared call, cut into panels of `panel`
+ * weight rows: task t is panel t - first[k] of product k. */
 typedef struct linear_job {
-    const sv_linear *l;
+    const sv_product *p;
+    const size_t *first; /* [count + 1] each product's first task */
+    int count;
     const float *x;
     size_t ldx, n;
-    float *y;
-    size_t ldy;
     int panel; /* weight rows per task */
 } linear_job;
 
 /* Σ a[k]·b[k] in eight float lanes, written out so that the loop vectorises
  * (one accumulator would pin the order of the additions); fixed order, so
- * the same bits on every run and thread count. */
+ * the same bits on every run. */
 SV_VECTOR_CLONES
 static float dot(const float *restrict a, const float *restrict b, int n) {
     float lane[8] = {0};
@@ -35,8 +38,9 @@ static float dot(const float *restrict a, const float *restrict b, int n) {
  * sgemm would pack every weight to use it once or twice, so each weight row is
  * converted (if it is not f32) into the thread's scratch and dotted with the
  * rows of x while it is in cache. */
-static void linear_panel_few_rows(const linear_job *j, int r0, int rows, float *scratch) {
-    const sv_linear *l = j->l;
+static void linear_panel_few_rows(const linear_job *j, const sv_product *p, int r0, int rows,
+                                  float *scratch) {
+    const sv_linear *l = p->l;
     size_t esize = sv_dtype_size(l->w->dtype);
     for (int c = 0; c < rows; c++) {
         const char *src = (const char *)l->w->data + (size_t)(r0 + c) * l->in * esize;
@@ -47,17 +51,21 @@ static void linear_panel_few_rows(const linear_job *j, int r0, int rows, float *
         }
         float bias = l->bias ? l->bias[r0 + c] : 0.0f;
         for (size_t r = 0; r < j->n; r++)
-            j->y[r * j->ldy + (size_t)(r0 + c)] = dot(j->x + r * j->ldx, w, l->in) + bias;
+            p->y[r * p->ldy + (size_t)(r0 + c)] = dot(j->x + r * j->ldx, w, l->in) + bias;
     }
 }
 
-/* y[:, r0:r0+rows] = x · W[r0:r0+rows]ᵀ (+ bias) for one panel of weight rows. */
+/* y[:, r0:r0+rows] = x · W[r0:r0+rows]ᵀ (+ bias) for one panel of one product. */
 static void linear_panel(void *arg, size_t task, float *scratch) {
     const linear_job *j = arg;
-    const sv_linear *l = j->l;
-    int r0 = (int)task * j->panel, rows = l->out - r0 < j->panel ? l->out - r0 : j->panel;
+    int k = 0;
+    while (task >= j->first[k + 1]) k++;
+    const sv_product *p = &j->p[k];
+    const sv_linear *l = p->l;
+    int r0 = (int)(task - j->first[k]) * j->panel;
+    int rows = l->out - r0 < j->panel ? l->out - r0 : j->panel;
     if (j->n <= SV_MATMUL_FEW_ROWS) {
-        linear_panel_few_rows(j, r0, rows, scratch);
+        linear_panel_few_rows(j, p, r0, rows, scratch);
         return;
     }
     const float *w;
@@ -72,34 +80,45 @@ static void linear_panel(void *arg, size_t task, float *scratch) {
     /* With a bias, y starts as the bias and sgemm adds to it (beta 1), which
      * spares OpenBLAS its pass that zeroes y (beta 0) and us a pass adding
      * the bias afterwards. */
-    float *y = j->y + r0;
+    float *y = p->y + r0;
     if (l->bias)
-        for (size_t r = 0; r < j->n; r++) memcpy(y + r * j->ldy, l->bias + r0, rows * sizeof *y);
+        for (size_t r = 0; r < j->n; r++) memcpy(y + r * p->ldy, l->bias + r0, rows * sizeof *y);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)j->n, rows, l->in, 1.0f, j->x,
-                (int)j->ldx, w, l->in, l->bias ? 1.0f : 0.0f, y, (int)j->ldy);
+                (int)j->ldx, w, l->in, l->bias ? 1.0f : 0.0f, y, (int)p->ldy);
 }
 
-/* Weight rows per task: the task count a multiple of 8, so that 2, 4 or 8
- * threads share a layer evenly (11008 columns: 16 panels of 688), with panels
- * of 512 to 1023 rows rounded up to whole 16-row blocks of the sgemm kernels;
- * layers with fewer than 8 x 512 columns (the vision tower's 1024) take 256,
- * so that 4 threads share them. Not a function of the thread count: every
- * output column is computed by the same sgemm call shape however many threads
- * there are, so the results are the same bits on any number of threads. */
-static int panel_rows(const sv_linear *l) {
-    if (l->out < 8 * SV_MATMUL_PANEL) return SV_MATMUL_PANEL / 2;
-    int tasks = 8 * (l->out / (8 * SV_MATMUL_PANEL));
-    int rows = (l->out + tasks - 1) / tasks;
-    return (rows + 15) & ~15;
+/* Weight rows per task for products with `out` output columns in all: as
+ * wide as SV_MATMUL_PANEL_MAX allows, in as many tasks as there are threads
+ * or a multiple of that, so that the threads share them evenly (7B, 2
+ * threads: Q|K|V 6 tasks of 2048 rows, gate|up 12 of 1840, O and down 2 of
+ * 2048), rounded up to whole 16-row blocks of the sgemm kernels. */
+static int panel_rows(int out, int threads) {
+    size_t per_round = (size_t)threads * SV_MATMUL_PANEL_MAX;
+    size_t tasks = (size_t)threads * (((size_t)out + per_round - 1) / per_round);
+    size_t rows = ((size_t)out + tasks - 1) / tasks;
+    return (int)((rows + 15) & ~(size_t)15);
 }
 
-size_t sv_linear_scratch(int in) { return 2 * (size_t)SV_MATMUL_PANEL * (size_t)in; }
+size_t sv_linear_scratch(int in) { return (size_t)SV_MATMUL_PANEL_MAX * (size_t)in; }
+
+void sv_linear_shared(const sv_product *p, int count, const float *x, size_t ldx, size_t n,
+                      sv_pool *pool) {
+    assert(count <= SV_MATMUL_MAX_SHARED);
+    if (n == 0 || count == 0) return;
+    int out = 0;
+    for (int k = 0; k < count; k++) out += p[k].l->out;
+    linear_job j = {p, NULL, count, x, ldx, n, panel_rows(out, sv_pool_threads(pool))};
+    size_t first[SV_MATMUL_MAX_SHARED + 1] = {0};
+    for (int k = 0; k < count; k++)
+        first[k + 1] = first[k] + (size_t)(p[k].l->out + j.panel - 1) / (size_t)j.panel;
+    j.first = first;
+    sv_pool_run(pool, first[count], linear_panel, &j);
+}
 
 void sv_linear_apply(const sv_linear *l, const float *x, size_t ldx, size_t n, float *y,
                      size_t ldy, sv_pool *pool) {
-    if (n == 0) return;
-    linear_job j = {l, x, ldx, n, y, ldy, panel_rows(l)};
-    sv_pool_run(pool, (size_t)(l->out + j.panel - 1) / (size_t)j.panel, linear_panel, &j);
+    sv_product p = {l, y, ldy};
+    sv_linear_shared(&p, 1, x, ldx, n, pool);
 }
 
 void sv_tensor_row(const sv_tensor *t, size_t row, float *out) {

@@ -39,9 +39,8 @@ static void encoder_layer(sv_context *ctx, const sv_vision_layer *L, size_t s) {
     const sv_vision_config *v = &ctx->m->cfg.vision;
     size_t dv = (size_t)v->hidden;
     sv_layernorm(ctx->pool, ctx->vx, L->ln1.w, L->ln1.b, ctx->vxn, s, dv, v->ln_eps);
-    sv_linear_apply(&L->q, ctx->vxn, dv, s, ctx->vq, dv, ctx->pool);
-    sv_linear_apply(&L->k, ctx->vxn, dv, s, ctx->vk, dv, ctx->pool);
-    sv_linear_apply(&L->v, ctx->vxn, dv, s, ctx->vv, dv, ctx->pool);
+    sv_product qkv[3] = {{&L->q, ctx->vq, dv}, {&L->k, ctx->vk, dv}, {&L->v, ctx->vv, dv}};
+    sv_linear_shared(qkv, 3, ctx->vxn, dv, s, ctx->pool);
     sv_attn_shape shape = {v->n_heads, v->n_heads, v->hidden / v->n_heads, dv, dv, 0};
     sv_attention(&shape, ctx->vq, s, ctx->vk, ctx->vv, s, 0, 0, ctx->vatt, ctx->pool);
     sv_linear_apply(&L->o, ctx->vatt, dv, s, ctx->vxn, dv, ctx->pool);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "attention.h"
+#include "matmul.h"
 #include "ops.h"
 #include "rope.h"
 #include "testutil.h"
@@ -209,12 +210,80 @@ static void test_ops_threaded(void **state) {
     sv_pool_free(pool);
 }
 
+/* sv_linear_shared against a double-precision x·Wᵀ + b: three products of one
+ * x (uneven widths, as Q|K|V with grouped K/V heads, one with a bias), in
+ * every stored dtype, on the sgemm path and the few-rows path, on 1 to 3
+ * threads (so panels of different widths), written into rows wider than
+ * the product (the columns past it stay untouched). */
+enum { LIN_IN = 96, LIN_LD = 80 };
+static const int lin_out[3] = {70, 20, 33};
+
+static void check_shared_linear(sv_dtype dtype, size_t n, int threads) {
+    static float w32[3][80 * LIN_IN], wq[3][80 * LIN_IN], bias[80], x[40 * LIN_IN];
+    static uint16_t w16[3][80 * LIN_IN];
+    static float y[3][40 * LIN_LD];
+    sv_tensor t[3];
+    sv_linear l[3];
+    sv_product p[3];
+    fill(x, n * LIN_IN, 21);
+    fill(bias, 80, 22);
+    for (int k = 0; k < 3; k++) {
+        size_t count = (size_t)lin_out[k] * LIN_IN;
+        fill(w32[k], count, 23 + (unsigned)k);
+        const void *data = w32[k];
+        if (dtype != SV_DTYPE_F32) {
+            sv_from_f32(dtype, w32[k], w16[k], count);
+            data = w16[k];
+        }
+        sv_to_f32(dtype, data, wq[k], count); /* the weights as stored */
+        t[k] = (sv_tensor){.dtype = dtype, .ndim = 2, .shape = {lin_out[k], LIN_IN},
+                           .count = count, .data = data};
+        l[k] = (sv_linear){&t[k], k == 1 ? bias : NULL, LIN_IN, lin_out[k]};
+        p[k] = (sv_product){&l[k], y[k], LIN_LD};
+        for (size_t i = 0; i < n * LIN_LD; i++) y[k][i] = 7.0f;
+    }
+    sv_pool *pool;
+    sv_error err;
+    if (sv_pool_new(&pool, threads, sv_linear_scratch(LIN_IN), &err)) fail_msg("%s", err.msg);
+    sv_linear_shared(p, 3, x, LIN_IN, n, pool);
+    sv_pool_free(pool);
+    for (int k = 0; k < 3; k++)
+        for (size_t r = 0; r < n; r++)
+            for (int c = 0; c < LIN_LD; c++) {
+                float got = y[k][r * LIN_LD + (size_t)c];
+                if (c >= lin_out[k]) {
+                    assert_true(got == 7.0f);
+                    continue;
+                }
+                const float *xr = x + r * LIN_IN, *wc = wq[k] + (size_t)c * LIN_IN;
+                double want = k == 1 ? bias[c] : 0.0, mag = fabs(want);
+                for (int i = 0; i < LIN_IN; i++) {
+                    want += (double)xr[i] * wc[i];
+                    mag += fabs((double)xr[i] * wc[i]);
+                }
+                /* float32 sums of 96 products: within 96 roundings of their magnitudes */
+                if (fabs(got - want) > 96 * 6e-8 * mag)
+                    fail_msg("%s, %zu rows, %d threads: y%d[%zu][%d] = %.9g, want %.9g",
+                             sv_dtype_name(dtype), n, threads, k, r, c, (double)got, want);
+            }
+}
+
+static void test_linear_shared(void **state) {
+    (void)state;
+    sv_dtype dtypes[3] = {SV_DTYPE_F32, SV_DTYPE_BF16, SV_DTYPE_F16};
+    size_t rows[2] = {3, 37};
+    for (int d = 0; d < 3; d++)
+        for (int r = 0; r < 2; r++)
+            for (int threads = 1; threads <= 3; threads++)
+                check_shared_linear(dtypes[d], rows[r], threads);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rmsnorm),     cmocka_unit_test(test_layernorm),
         cmocka_unit_test(test_activations), cmocka_unit_test(test_rope),
         cmocka_unit_test(test_attention_gqa), cmocka_unit_test(test_expf),
-        cmocka_unit_test(test_ops_threaded),
+        cmocka_unit_test(test_ops_threaded), cmocka_unit_test(test_linear_shared),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
