@@ -10,15 +10,14 @@ static int usable_in_place(const sv_tensor *t) {
     return t->dtype == SV_DTYPE_F32 && ((uintptr_t)t->data % sizeof(float)) == 0;
 }
 
-/* The products of one sv_linear_shared call, cut into panels of `panel`
- * weight rows: task t is panel t - first[k] of product k. */
+/* The products of one sv_linear_shared call, each cut into panels of weight
+ * rows: task t is panel t - first[k] of product k. */
 typedef struct linear_job {
     const sv_product *p;
-    const size_t *first; /* [count + 1] each product's first task */
-    int count;
     const float *x;
     size_t ldx, n;
-    int panel; /* weight rows per task */
+    int panel[SV_MATMUL_MAX_SHARED];        /* weight rows per task */
+    size_t first[SV_MATMUL_MAX_SHARED + 1]; /* each product's first task; the count */
 } linear_job;
 
 /* Σ a[k]·b[k] in eight float lanes, written out so that the loop vectorises
@@ -62,8 +61,8 @@ static void linear_panel(void *arg, size_t task, float *scratch) {
     while (task >= j->first[k + 1]) k++;
     const sv_product *p = &j->p[k];
     const sv_linear *l = p->l;
-    int r0 = (int)(task - j->first[k]) * j->panel;
-    int rows = l->out - r0 < j->panel ? l->out - r0 : j->panel;
+    int r0 = (int)(task - j->first[k]) * j->panel[k];
+    int rows = l->out - r0 < j->panel[k] ? l->out - r0 : j->panel[k];
     if (j->n <= SV_MATMUL_FEW_ROWS) {
         linear_panel_few_rows(j, p, r0, rows, scratch);
         return;
@@ -87,16 +86,26 @@ static void linear_panel(void *arg, size_t task, float *scratch) {
                 (int)j->ldx, w, l->in, l->bias ? 1.0f : 0.0f, y, (int)p->ldy);
 }
 
-/* Weight rows per task for products with `out` output columns in all: as
- * wide as SV_MATMUL_PANEL_MAX allows, in as many tasks as there are threads
- * or a multiple of that, so that the threads share them evenly (7B, 2
- * threads: Q|K|V 6 tasks of 2048 rows, gate|up 12 of 1840, O and down 2 of
- * 2048), rounded up to whole 16-row blocks of the sgemm kernels. */
-static int panel_rows(int out, int threads) {
-    size_t per_round = (size_t)threads * SV_MATMUL_PANEL_MAX;
-    size_t tasks = (size_t)threads * (((size_t)out + per_round - 1) / per_round);
-    size_t rows = ((size_t)out + tasks - 1) / tasks;
-    return (int)((rows + 15) & ~(size_t)15);
+static size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
+
+/* Cuts each product into equal panels of weight rows (rounded up to whole
+ * 16-row blocks of the sgemm kernels) of at most SV_MATMUL_PANEL_MAX rows,
+ * the fewest whose task count the threads share evenly: 7B on 2 threads,
+ * Q|K|V in 6 tasks of 2048 rows, gate|up in 12 of 1840, O and down in 2 of
+ * 2048, CLIP's q|k|v in 6 of 512 (3 of 1024 would keep one thread idle for a
+ * third of the time). */
+static void plan_panels(linear_job *j, int count, int threads) {
+    size_t total = 0;
+    for (int k = 0; k < count; k++) total += (size_t)j->p[k].l->out;
+    for (size_t m = ceil_div(total, (size_t)threads * SV_MATMUL_PANEL_MAX);; m++) {
+        size_t target = ceil_div(total, (size_t)threads * m);
+        for (int k = 0; k < count; k++) {
+            size_t out = (size_t)j->p[k].l->out, rows = ceil_div(out, ceil_div(out, target));
+            j->panel[k] = (int)((rows + 15) & ~(size_t)15);
+            j->first[k + 1] = j->first[k] + ceil_div(out, (size_t)j->panel[k]);
+        }
+        if (j->first[count] % (size_t)threads == 0 || target <= 16) return;
+    }
 }
 
 size_t sv_linear_scratch(int in) { return (size_t)SV_MATMUL_PANEL_MAX * (size_t)in; }
@@ -105,14 +114,9 @@ void sv_linear_shared(const sv_product *p, int count, const float *x, size_t ldx
                       sv_pool *pool) {
     assert(count <= SV_MATMUL_MAX_SHARED);
     if (n == 0 || count == 0) return;
-    int out = 0;
-    for (int k = 0; k < count; k++) out += p[k].l->out;
-    linear_job j = {p, NULL, count, x, ldx, n, panel_rows(out, sv_pool_threads(pool))};
-    size_t first[SV_MATMUL_MAX_SHARED + 1] = {0};
-    for (int k = 0; k < count; k++)
-        first[k + 1] = first[k] + (size_t)(p[k].l->out + j.panel - 1) / (size_t)j.panel;
-    j.first = first;
-    sv_pool_run(pool, first[count], linear_panel, &j);
+    linear_job j = {.p = p, .x = x, .ldx = ldx, .n = n};
+    plan_panels(&j, count, sv_pool_threads(pool));
+    sv_pool_run(pool, j.first[count], linear_panel, &j);
 }
 
 void sv_linear_apply(const sv_linear *l, const float *x, size_t ldx, size_t n, float *y,

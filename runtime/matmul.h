@@ -17,7 +17,7 @@
 /* The widest panel of weight rows (output columns) a task multiplies. Each
  * task's sgemm packs all of x again, so wide panels keep that copy small
  * next to the products (2048 rows: one float copied per 4096 FLOPs); a
- * layer is cut into at least one panel per thread (matmul.c, panel_rows). */
+ * layer is cut into at least one panel per thread (matmul.c, plan_panels). */
 #define SV_MATMUL_PANEL_MAX 2048
 /* up to this many rows of x, products are dot products, not sgemm (which
  * would copy every weight into its packed layout to use it this few times) */
