@@ -54,7 +54,21 @@ static void linear_panel_few_rows(const linear_job *j, const sv_product *p, int 
     }
 }
 
-/* y[:, r0:r0+rows] = x · W[r0:r0+rows]ᵀ (+ bias) for one panel of one product. */
+/* Input columns per slice of a converted panel of `rows` weight rows: the
+ * slice fills at most SV_MATMUL_SLICE_FLOATS, in whole 256-column steps. */
+static int slice_columns(int rows, int in) {
+    int cols = (int)(SV_MATMUL_SLICE_FLOATS / (size_t)rows) & ~255;
+    if (cols < 256) cols = 256;
+    return cols < in ? cols : in;
+}
+
+/* y[:, r0:r0+rows] = x · W[r0:r0+rows]ᵀ (+ bias) for one panel of one product.
+ * F32 weights are multiplied in place. Others are converted a slice of input
+ * columns at a time into the thread's scratch and each slice's product is
+ * added to y: a slice fits the L3 cache, where sgemm reads it back right after
+ * it is written (a whole 2048-row panel of the 11008-wide down projection
+ * would be 90 MB, written out to memory and read back in), and x is still
+ * packed once a panel in all, each slice packing its own columns of it. */
 static void linear_panel(void *arg, size_t task, float *scratch) {
     const linear_job *j = arg;
     int k = 0;
@@ -67,23 +81,30 @@ static void linear_panel(void *arg, size_t task, float *scratch) {
         linear_panel_few_rows(j, p, r0, rows, scratch);
         return;
     }
-    const float *w;
-    if (usable_in_place(l->w)) {
-        w = (const float *)l->w->data + (size_t)r0 * l->in;
-    } else {
-        size_t esize = sv_dtype_size(l->w->dtype);
-        sv_to_f32(l->w->dtype, (const char *)l->w->data + (size_t)r0 * l->in * esize, scratch,
-                  (size_t)rows * l->in);
-        w = scratch;
-    }
     /* With a bias, y starts as the bias and sgemm adds to it (beta 1), which
      * spares OpenBLAS its pass that zeroes y (beta 0) and us a pass adding
      * the bias afterwards. */
     float *y = p->y + r0;
     if (l->bias)
         for (size_t r = 0; r < j->n; r++) memcpy(y + r * p->ldy, l->bias + r0, rows * sizeof *y);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)j->n, rows, l->in, 1.0f, j->x,
-                (int)j->ldx, w, l->in, l->bias ? 1.0f : 0.0f, y, (int)p->ldy);
+    float beta = l->bias ? 1.0f : 0.0f;
+    if (usable_in_place(l->w)) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)j->n, rows, l->in, 1.0f, j->x,
+                    (int)j->ldx, (const float *)l->w->data + (size_t)r0 * l->in, l->in, beta, y,
+                    (int)p->ldy);
+        return;
+    }
+    size_t esize = sv_dtype_size(l->w->dtype);
+    int step = slice_columns(rows, l->in);
+    for (int c0 = 0; c0 < l->in; c0 += step, beta = 1.0f) {
+        int cols = l->in - c0 < step ? l->in - c0 : step;
+        for (int r = 0; r < rows; r++)
+            sv_to_f32(l->w->dtype,
+                      (const char *)l->w->data + ((size_t)(r0 + r) * l->in + c0) * esize,
+                      scratch + (size_t)r * cols, (size_t)cols);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)j->n, rows, cols, 1.0f,
+                    j->x + c0, (int)j->ldx, scratch, cols, beta, y, (int)p->ldy);
+    }
 }
 
 static size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
@@ -108,7 +129,9 @@ static void plan_panels(linear_job *j, int count, int threads) {
     }
 }
 
-size_t sv_linear_scratch(int in) { return (size_t)SV_MATMUL_PANEL_MAX * (size_t)in; }
+size_t sv_linear_scratch(int in) {
+    return (size_t)in > SV_MATMUL_SLICE_FLOATS ? (size_t)in : SV_MATMUL_SLICE_FLOATS;
+}
 
 void sv_linear_shared(const sv_product *p, int count, const float *x, size_t ldx, size_t n,
                       sv_pool *pool) {

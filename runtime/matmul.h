@@ -19,6 +19,9 @@
  * next to the products (2048 rows: one float copied per 4096 FLOPs); a
  * layer is cut into at least one panel per thread (matmul.c, plan_panels). */
 #define SV_MATMUL_PANEL_MAX 2048
+/* floats of a converted F16/BF16 slice of a panel (8 MB: two threads' slices
+ * fit a 32 MB L3 cache beside what sgemm packs) */
+#define SV_MATMUL_SLICE_FLOATS ((size_t)1 << 21)
 /* up to this many rows of x, products are dot products, not sgemm (which
  * would copy every weight into its packed layout to use it this few times) */
 #define SV_MATMUL_FEW_ROWS 4
@@ -32,7 +35,7 @@ typedef struct sv_linear {
 } sv_linear;
 
 /* Floats of per-thread scratch that sv_linear_apply needs for F16/BF16
- * weights of `in` columns: one converted panel. */
+ * weights of `in` columns: one converted slice of a panel, or one row. */
 size_t sv_linear_scratch(int in);
 
 /* y[n, out] = x[n, in] · Wᵀ + bias       (nn.Linear). Rows of x are ldx apart,

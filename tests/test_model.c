@@ -55,7 +55,8 @@ static float *model_logits(const char *dir) { return model_logits_threads(dir, 0
  * count allows (runtime/matmul.c), and OpenBLAS rounds a product's sums
  * differently for different panel widths: another thread count moves the
  * logits by float rounding only, bounded here by 2e-6 relative L2 (measured:
- * 2.6e-7 to 3.9e-7 on 2 and 3 threads). The same thread count gives the same bits on every run. */
+ * 2.6e-7 to 3.9e-7 on 2 and 3 threads). The same thread count gives the same
+ * bits on every run. */
 static void test_threads_same_logits(void **s) {
     (void)s;
     const char *bf16 = make_twin("twin_bf16_threads", "--dtype bf16");

@@ -210,72 +210,86 @@ static void test_ops_threaded(void **state) {
     sv_pool_free(pool);
 }
 
-/* sv_linear_shared against a double-precision x·Wᵀ + b: three products of one
- * x (uneven widths, as Q|K|V with grouped K/V heads, one with a bias), in
- * every stored dtype, on the sgemm path and the few-rows path, on 1 to 3
- * threads (so panels of different widths), written into rows wider than
- * the product (the columns past it stay untouched). */
-enum { LIN_IN = 96, LIN_LD = 80 };
-static const int lin_out[3] = {70, 20, 33};
-
-static void check_shared_linear(sv_dtype dtype, size_t n, int threads) {
-    static float w32[3][80 * LIN_IN], wq[3][80 * LIN_IN], bias[80], x[40 * LIN_IN];
-    static uint16_t w16[3][80 * LIN_IN];
-    static float y[3][40 * LIN_LD];
-    sv_tensor t[3];
-    sv_linear l[3];
-    sv_product p[3];
-    fill(x, n * LIN_IN, 21);
-    fill(bias, 80, 22);
-    for (int k = 0; k < 3; k++) {
-        size_t count = (size_t)lin_out[k] * LIN_IN;
-        fill(w32[k], count, 23 + (unsigned)k);
-        const void *data = w32[k];
-        if (dtype != SV_DTYPE_F32) {
-            sv_from_f32(dtype, w32[k], w16[k], count);
-            data = w16[k];
-        }
-        sv_to_f32(dtype, data, wq[k], count); /* the weights as stored */
-        t[k] = (sv_tensor){.dtype = dtype, .ndim = 2, .shape = {lin_out[k], LIN_IN},
-                           .count = count, .data = data};
-        l[k] = (sv_linear){&t[k], k == 1 ? bias : NULL, LIN_IN, lin_out[k]};
-        p[k] = (sv_product){&l[k], y[k], LIN_LD};
-        for (size_t i = 0; i < n * LIN_LD; i++) y[k][i] = 7.0f;
+/* sv_linear_shared of `count` products of one x [n, in] (outs[k] columns
+ * each, the second with a bias) against double-precision x·Wᵀ + b, the
+ * weights stored as `dtype`; y's rows are wider than the product and the
+ * columns past it must stay untouched. */
+static void check_linear(sv_dtype dtype, size_t n, int threads, int in, const int *outs,
+                         int count) {
+    enum { PAD = 5 };
+    float *x = malloc(n * (size_t)in * sizeof(float)), *bias = malloc((size_t)outs[1] * 4);
+    float *w[SV_MATMUL_MAX_SHARED], *stored[SV_MATMUL_MAX_SHARED], *y[SV_MATMUL_MAX_SHARED];
+    uint16_t *half[SV_MATMUL_MAX_SHARED];
+    sv_tensor t[SV_MATMUL_MAX_SHARED];
+    sv_linear l[SV_MATMUL_MAX_SHARED];
+    sv_product p[SV_MATMUL_MAX_SHARED];
+    fill(x, n * (size_t)in, 21);
+    fill(bias, (size_t)outs[1], 22);
+    for (int k = 0; k < count; k++) {
+        size_t weights = (size_t)outs[k] * (size_t)in, ldy = (size_t)outs[k] + PAD;
+        w[k] = malloc(weights * sizeof(float)), stored[k] = malloc(weights * sizeof(float));
+        half[k] = malloc(weights * sizeof(uint16_t)), y[k] = malloc(n * ldy * sizeof(float));
+        fill(w[k], weights, 23 + (unsigned)k);
+        const void *data = w[k];
+        if (dtype != SV_DTYPE_F32) sv_from_f32(dtype, w[k], half[k], weights), data = half[k];
+        sv_to_f32(dtype, data, stored[k], weights); /* the weights as stored */
+        t[k] = (sv_tensor){.dtype = dtype, .ndim = 2, .shape = {outs[k], in}, .count = weights,
+                           .data = data};
+        l[k] = (sv_linear){&t[k], k == 1 ? bias : NULL, in, outs[k]};
+        p[k] = (sv_product){&l[k], y[k], ldy};
+        for (size_t i = 0; i < n * ldy; i++) y[k][i] = 7.0f;
     }
     sv_pool *pool;
     sv_error err;
-    if (sv_pool_new(&pool, threads, sv_linear_scratch(LIN_IN), &err)) fail_msg("%s", err.msg);
-    sv_linear_shared(p, 3, x, LIN_IN, n, pool);
+    if (sv_pool_new(&pool, threads, sv_linear_scratch(in), &err)) fail_msg("%s", err.msg);
+    sv_linear_shared(p, count, x, (size_t)in, n, pool);
     sv_pool_free(pool);
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < count; k++) {
         for (size_t r = 0; r < n; r++)
-            for (int c = 0; c < LIN_LD; c++) {
-                float got = y[k][r * LIN_LD + (size_t)c];
-                if (c >= lin_out[k]) {
+            for (int c = 0; c < outs[k] + PAD; c++) {
+                float got = y[k][r * p[k].ldy + (size_t)c];
+                if (c >= outs[k]) {
                     assert_true(got == 7.0f);
                     continue;
                 }
-                const float *xr = x + r * LIN_IN, *wc = wq[k] + (size_t)c * LIN_IN;
+                const float *xr = x + r * (size_t)in, *wc = stored[k] + (size_t)c * (size_t)in;
                 double want = k == 1 ? bias[c] : 0.0, mag = fabs(want);
-                for (int i = 0; i < LIN_IN; i++) {
+                for (int i = 0; i < in; i++) {
                     want += (double)xr[i] * wc[i];
                     mag += fabs((double)xr[i] * wc[i]);
                 }
-                /* float32 sums of 96 products: within 96 roundings of their magnitudes */
-                if (fabs(got - want) > 96 * 6e-8 * mag)
+                /* float32 sums of `in` products: within `in` roundings of their magnitudes */
+                if (fabs(got - want) > in * 6e-8 * mag)
                     fail_msg("%s, %zu rows, %d threads: y%d[%zu][%d] = %.9g, want %.9g",
                              sv_dtype_name(dtype), n, threads, k, r, c, (double)got, want);
             }
+        free(w[k]), free(stored[k]), free(half[k]), free(y[k]);
+    }
+    free(x), free(bias);
 }
 
+/* Three products of one x (uneven widths, as Q|K|V with grouped K/V heads) in
+ * every stored dtype, on the sgemm path and the few-rows path, on 1 to 3
+ * threads, so in panels of different widths. */
 static void test_linear_shared(void **state) {
     (void)state;
+    const int outs[3] = {70, 20, 33};
     sv_dtype dtypes[3] = {SV_DTYPE_F32, SV_DTYPE_BF16, SV_DTYPE_F16};
     size_t rows[2] = {3, 37};
     for (int d = 0; d < 3; d++)
         for (int r = 0; r < 2; r++)
             for (int threads = 1; threads <= 3; threads++)
-                check_shared_linear(dtypes[d], rows[r], threads);
+                check_linear(dtypes[d], rows[r], threads, 96, outs, 3);
+}
+
+/* One thread multiplies the [1024, 2100] product as one panel, more than a
+ * converted slice holds (SV_MATMUL_SLICE_FLOATS, 2048 x 1024): bf16 and f16
+ * weights are converted and multiplied in slices of 2048 and 52 columns. */
+static void test_linear_sliced(void **state) {
+    (void)state;
+    const int outs[2] = {1024, 16};
+    check_linear(SV_DTYPE_BF16, 37, 1, 2100, outs, 2);
+    check_linear(SV_DTYPE_F16, 37, 1, 2100, outs, 2);
 }
 
 int main(void) {
@@ -284,6 +298,7 @@ int main(void) {
         cmocka_unit_test(test_activations), cmocka_unit_test(test_rope),
         cmocka_unit_test(test_attention_gqa), cmocka_unit_test(test_expf),
         cmocka_unit_test(test_ops_threaded), cmocka_unit_test(test_linear_shared),
+        cmocka_unit_test(test_linear_sliced),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
