@@ -63,12 +63,10 @@ static int slice_columns(int rows, int in) {
 }
 
 /* y[:, r0:r0+rows] = x · W[r0:r0+rows]ᵀ (+ bias) for one panel of one product.
- * F32 weights are multiplied in place. Others are converted a slice of input
- * columns at a time into the thread's scratch and each slice's product is
- * added to y: a slice fits the L3 cache, where sgemm reads it back right after
- * it is written (a whole 2048-row panel of the 11008-wide down projection
- * would be 90 MB, written out to memory and read back in), and x is still
- * packed once a panel in all, each slice packing its own columns of it. */
+ * F32 weights are multiplied in place. Others are converted into the thread's
+ * scratch a slice of input columns at a time (SV_MATMUL_SLICE_FLOATS) and
+ * each slice's product is added to y; x is still packed once a panel in all,
+ * each slice packing its own columns of it. */
 static void linear_panel(void *arg, size_t task, float *scratch) {
     const linear_job *j = arg;
     int k = 0;

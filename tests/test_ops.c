@@ -282,14 +282,14 @@ static void test_linear_shared(void **state) {
                 check_linear(dtypes[d], rows[r], threads, 96, outs, 3);
 }
 
-/* One thread multiplies the [1024, 2100] product as one panel, more than a
- * converted slice holds (SV_MATMUL_SLICE_FLOATS, 2048 x 1024): bf16 and f16
- * weights are converted and multiplied in slices of 2048 and 52 columns. */
+/* One thread multiplies the [2032, 4100] product as one panel, more than a
+ * converted slice holds (SV_MATMUL_SLICE_FLOATS, 2032 x 4096): bf16 and f16
+ * weights are converted and multiplied in slices of 4096 and 4 columns. */
 static void test_linear_sliced(void **state) {
     (void)state;
-    const int outs[2] = {1024, 16};
-    check_linear(SV_DTYPE_BF16, 37, 1, 2100, outs, 2);
-    check_linear(SV_DTYPE_F16, 37, 1, 2100, outs, 2);
+    const int outs[2] = {2032, 16};
+    check_linear(SV_DTYPE_BF16, 37, 1, 4100, outs, 2);
+    check_linear(SV_DTYPE_F16, 37, 1, 4100, outs, 2);
 }
 
 int main(void) {
