@@ -9,11 +9,13 @@
  * and the memory it keeps resident. Ends with the peak resident memory.
  *
  * Shared virtual machines slow a run down at random (we have seen the sgemm
- * rate move by 30% between runs) and never speed it up, so every figure is
- * the fastest of REPEATS runs, taken round by round over the phases and the
- * models (all are loaded at once), and the limit is measured again, for as
- * long as a phase, before each run: the best limit seen anywhere in the run is
- * the one the ratios divide by, so that a slow moment cannot flatter them. */
+ * rate move by 30% between minutes), so every phase runs REPEATS times, round
+ * by round over the phases and the models (all are loaded at once), and the
+ * limit is measured just before and just after each run. A phase's ratio is
+ * the median over its runs of the run's rate over the mean of those two
+ * limits: each run is compared with the speed the machine had while it ran.
+ * Next to it, the fastest run over the best limit of the whole bench, which
+ * a lucky spell of the limit (it is measured 8 times as often) pulls down. */
 #include <cblas.h>
 #include <signal.h>
 #include <stdio.h>
@@ -47,13 +49,14 @@ static void die(const char *what, const sv_error *err) {
 typedef struct sgemm_limit {
     int threads, m, n, k;
     float *a, *b, *c;
-    double best; /* GFLOP/s, the fastest call so far */
+    double best; /* GFLOP/s, the fastest spell so far */
+    int spells;
 } sgemm_limit;
 
 static void limit_init(sgemm_limit *l, int threads, int m, int n, int k) {
     *l = (sgemm_limit){threads, m, n, k, calloc((size_t)m * k, sizeof(float)),
                        calloc((size_t)k * n, sizeof(float)), calloc((size_t)m * n, sizeof(float)),
-                       0};
+                       0, 0};
     for (size_t i = 0; i < (size_t)m * k; i++) l->a[i] = (float)(i % 7) * 0.1f;
     for (size_t i = 0; i < (size_t)k * n; i++) l->b[i] = (float)(i % 5) * 0.1f;
 }
@@ -65,7 +68,7 @@ static void limit_init(sgemm_limit *l, int threads, int m, int n, int k) {
  * OpenBLAS's idle threads spin for a while after a call, so the phase timed
  * next waits until they sleep. */
 #define LIMIT_SECONDS 2.0
-static void limit_measure(sgemm_limit *l) {
+static double limit_measure(sgemm_limit *l) {
     openblas_set_num_threads(l->threads);
     int calls = 0;
     double t0 = now(), t;
@@ -77,7 +80,9 @@ static void limit_measure(sgemm_limit *l) {
     double rate = 2.0 * l->m * l->n * l->k * calls / t * 1e-9;
     openblas_set_num_threads(1);
     if (rate > l->best) l->best = rate;
+    l->spells++;
     nanosleep(&(struct timespec){0, 200000000}, NULL);
+    return rate;
 }
 
 static void limit_free(sgemm_limit *l) { free(l->a), free(l->b), free(l->c); }
@@ -99,46 +104,60 @@ typedef struct bench {
     sv_views views;
     sv_encoded_image image;
     double *layer_flops; /* [n_layers] executed FLOPs of the last prefill */
+    double flops;        /* FLOPs of the last phase run */
     sgemm_limit *limit;
 } bench;
 
+/* Seconds of an image encode; its FLOPs are left in b->flops. */
 static double time_encode(bench *b, const sv_policy *unused) {
     (void)unused;
     sv_error err;
     sv_encoded_image_free(&b->image);
     double t0 = now();
     if (sv_encode_image(b->ctx, &b->views, &b->image, &err)) die("encode", &err);
-    return now() - t0;
+    double t = now() - t0;
+    b->flops = vision_flops(&b->m->cfg) * b->views.n;
+    return t;
 }
 
-/* Seconds of a prefill under `policy` (NULL: dense); its executed FLOPs are
- * left in b->layer_flops. */
+/* Seconds of a prefill under `policy` (NULL: dense); the FLOPs it executed
+ * are left in b->flops (later prefills of the same prompt reuse the cached
+ * text before the image, so only a run's own count goes with its time). */
 static double time_prefill(bench *b, const sv_policy *policy) {
     sv_error err;
-    memset(b->layer_flops, 0, (size_t)b->m->cfg.text.n_layers * sizeof(double));
+    int L = b->m->cfg.text.n_layers;
+    memset(b->layer_flops, 0, (size_t)L * sizeof(double));
     double t0 = now();
     if (sv_prefill(b->ctx, &b->prompt, &b->image, policy, &err)) die("prefill", &err);
-    return now() - t0;
-}
-
-static double executed_flops(const bench *b) {
-    double f = 0;
-    for (int l = 0; l < b->m->cfg.text.n_layers; l++) f += b->layer_flops[l];
-    return f;
+    double t = now() - t0;
+    b->flops = 0;
+    for (int l = 0; l < L; l++) b->flops += b->layer_flops[l];
+    return t;
 }
 
 typedef double (*phase_fn)(bench *b, const sv_policy *policy);
 
-/* One run of a phase after a measurement of the limit; *best keeps the fastest
- * and, for a prefill, *flops what it executed (later prefills of the same
- * prompt reuse the cached text before the image, so only a run's own count
- * goes with its time). */
+/* One run of a phase between two measurements of the limit: *best keeps the
+ * fastest, *flops what the run executed and, if ratio is not NULL, *ratio the
+ * run's rate over the mean of the limit just before and just after it. */
 static void run_phase(bench *b, phase_fn phase, const sv_policy *policy, int round, double *best,
-                      double *flops) {
-    limit_measure(b->limit);
+                      double *flops, double *ratio) {
+    double before = limit_measure(b->limit);
     double t = phase(b, policy);
     if (round == 0 || t < *best) *best = t;
-    if (flops) *flops = executed_flops(b);
+    if (flops) *flops = b->flops;
+    if (ratio) *ratio = b->flops / t * 1e-9 / ((before + limit_measure(b->limit)) / 2);
+}
+
+static double median(const double *x) {
+    double s[REPEATS];
+    memcpy(s, x, sizeof s);
+    for (int i = 1; i < REPEATS; i++)
+        for (int j = i; j > 0 && s[j] < s[j - 1]; j--) {
+            double t = s[j];
+            s[j] = s[j - 1], s[j - 1] = t;
+        }
+    return s[REPEATS / 2];
 }
 
 /* A child process that keeps one CPU busy until killed. */
@@ -186,8 +205,8 @@ typedef struct model_run {
     sv_policy frozen;
     char line[256];
     double resident_gb; /* resident memory the model added, once warmed up */
-    double enc_flops, enc, enc_busy;
-    double pre_flops, pre, pre_busy;
+    double enc_flops, enc, enc_busy, enc_ratio[REPEATS];
+    double pre_flops, pre, pre_busy, pre_ratio[REPEATS];
     double shortv, shortv_flops;
 } model_run;
 
@@ -209,7 +228,6 @@ static void open_model(model_run *m, const char *dir, const char *image, int thr
              "%s: %s weights, %d decoder layers of hidden %d, %zu positions (%zu visual, %d "
              "view(s))", dir, sv_dtype_name(m->b.m->layers[0].q.w->dtype), L, cfg->text.hidden,
              m->b.prompt.n, m->b.prompt.visual.end - m->b.prompt.visual.start, m->b.views.n);
-    m->enc_flops = vision_flops(cfg) * m->b.views.n;
     m->modes = calloc((size_t)L, sizeof *m->modes);
     for (int l = L / 2; l < L; l++) m->modes[l] = SV_LAYER_FREEZE;
     m->frozen = (sv_policy){m->modes, SV_GROUP_VISUAL, m->b.prompt.visual};
@@ -222,12 +240,12 @@ static void open_model(model_run *m, const char *dir, const char *image, int thr
 /* One run of every phase. */
 static void measure_round(model_run *m, int r) {
     bench *b = &m->b;
-    run_phase(b, time_encode, NULL, r, &m->enc, NULL);
-    run_phase(b, time_prefill, NULL, r, &m->pre, &m->pre_flops);
-    run_phase(b, time_prefill, &m->frozen, r, &m->shortv, &m->shortv_flops);
+    run_phase(b, time_encode, NULL, r, &m->enc, &m->enc_flops, &m->enc_ratio[r]);
+    run_phase(b, time_prefill, NULL, r, &m->pre, &m->pre_flops, &m->pre_ratio[r]);
+    run_phase(b, time_prefill, &m->frozen, r, &m->shortv, &m->shortv_flops, NULL);
     pid_t busy = start_busy_neighbour();
-    run_phase(b, time_encode, NULL, r, &m->enc_busy, NULL);
-    run_phase(b, time_prefill, NULL, r, &m->pre_busy, NULL);
+    run_phase(b, time_encode, NULL, r, &m->enc_busy, NULL, NULL);
+    run_phase(b, time_prefill, NULL, r, &m->pre_busy, NULL, NULL);
     stop(busy);
 }
 
@@ -240,12 +258,12 @@ static void print_model(const model_run *m, double limit) {
     double enc_rate = m->enc_flops / m->enc * 1e-9, pre_rate = m->pre_flops / m->pre * 1e-9;
     int L = m->b.m->cfg.text.n_layers;
     printf("%s; %.2f GB resident\n", m->line, m->resident_gb);
-    printf("  image encode   %8.1f ms  %6.1f GFLOP/s = %.2fx sgemm;  with a busy neighbour "
-           "%8.1f ms = %.2fx idle\n", m->enc * 1e3, enc_rate, enc_rate / limit,
-           m->enc_busy * 1e3, m->enc_busy / m->enc);
-    printf("  dense prefill  %8.1f ms  %6.1f GFLOP/s = %.2fx sgemm;  with a busy neighbour "
-           "%8.1f ms = %.2fx idle\n", m->pre * 1e3, pre_rate, pre_rate / limit,
-           m->pre_busy * 1e3, m->pre_busy / m->pre);
+    printf("  image encode   %8.1f ms  %6.1f GFLOP/s = %.2fx sgemm (best/best %.2fx);  with a "
+           "busy neighbour %8.1f ms = %.2fx idle\n", m->enc * 1e3, enc_rate,
+           median(m->enc_ratio), enc_rate / limit, m->enc_busy * 1e3, m->enc_busy / m->enc);
+    printf("  dense prefill  %8.1f ms  %6.1f GFLOP/s = %.2fx sgemm (best/best %.2fx);  with a "
+           "busy neighbour %8.1f ms = %.2fx idle\n", m->pre * 1e3, pre_rate,
+           median(m->pre_ratio), pre_rate / limit, m->pre_busy * 1e3, m->pre_busy / m->pre);
     printf("  ShortV prefill, %d of %d layers frozen: %.1f ms, speed-up %.2fx, executed FLOPs "
            "predict %.2fx\n", L - L / 2, L, m->shortv * 1e3, m->pre / m->shortv,
            m->pre_flops / m->shortv_flops);
@@ -270,9 +288,11 @@ int main(int argc, char **argv) {
      * costs each phase of each model one of its runs rather than all of them. */
     for (int r = 0; r < REPEATS; r++)
         for (int i = 0; i < n_models; i++) measure_round(&models[i], r);
-    printf("OpenBLAS sgemm, %d threads, [640 x %d] x [%d x %d]: %.1f GFLOP/s (the limit below, "
-           "the best of %d spells of %.0f s)\n", threads, cfg.text.hidden, cfg.text.hidden,
-           cfg.text.hidden, limit.best, 5 * REPEATS * n_models, LIMIT_SECONDS);
+    printf("OpenBLAS sgemm, %d threads, [640 x %d] x [%d x %d] (the limit): %.1f GFLOP/s at best "
+           "in %d spells of %.0f s.\nx sgemm: the median over %d runs of each run's rate over "
+           "the limit measured just before and after it; best/best: the fastest run over the "
+           "best spell.\n", threads, cfg.text.hidden, cfg.text.hidden, cfg.text.hidden,
+           limit.best, limit.spells, LIMIT_SECONDS, REPEATS);
     for (int i = 0; i < n_models; i++) {
         print_model(&models[i], limit.best);
         close_model(&models[i]);
