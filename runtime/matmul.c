@@ -54,11 +54,13 @@ static void linear_panel_few_rows(const linear_job *j, const sv_product *p, int 
     }
 }
 
+_Static_assert(SV_MATMUL_SLICE_FLOATS / SV_MATMUL_PANEL_MAX >= 256,
+               "a slice of the widest panel holds at least 256 input columns");
+
 /* Input columns per slice of a converted panel of `rows` weight rows: the
  * slice fills at most SV_MATMUL_SLICE_FLOATS, in whole 256-column steps. */
 static int slice_columns(int rows, int in) {
     int cols = (int)(SV_MATMUL_SLICE_FLOATS / (size_t)rows) & ~255;
-    if (cols < 256) cols = 256;
     return cols < in ? cols : in;
 }
 
@@ -128,7 +130,9 @@ static void plan_panels(linear_job *j, int count, int threads) {
 }
 
 size_t sv_linear_scratch(int in) {
-    return (size_t)in > SV_MATMUL_SLICE_FLOATS ? (size_t)in : SV_MATMUL_SLICE_FLOATS;
+    size_t panel = (size_t)SV_MATMUL_PANEL_MAX * (size_t)in;
+    size_t slice = panel < SV_MATMUL_SLICE_FLOATS ? panel : SV_MATMUL_SLICE_FLOATS;
+    return (size_t)in > slice ? (size_t)in : slice;
 }
 
 void sv_linear_shared(const sv_product *p, int count, const float *x, size_t ldx, size_t n,
