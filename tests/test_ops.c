@@ -217,7 +217,7 @@ static void test_ops_threaded(void **state) {
 static void check_linear(sv_dtype dtype, size_t n, int threads, int in, const int *outs,
                          int count) {
     enum { PAD = 5 };
-    float *x = malloc(n * (size_t)in * sizeof(float)), *bias = malloc((size_t)outs[1] * 4);
+    float *x = malloc(n * (size_t)in * sizeof(float)), *bias = malloc((size_t)outs[1] * sizeof(float));
     float *w[SV_MATMUL_MAX_SHARED], *stored[SV_MATMUL_MAX_SHARED], *y[SV_MATMUL_MAX_SHARED];
     uint16_t *half[SV_MATMUL_MAX_SHARED];
     sv_tensor t[SV_MATMUL_MAX_SHARED];
